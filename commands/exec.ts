@@ -1,0 +1,53 @@
+import { Args, Command, Flags } from '@oclif/core'
+import { GatewayClient } from '../src/client/gateway-client.js'
+import { runExec } from '../src/client/exec.js'
+import { tokenFromEnvironment } from '../src/client/tokens.js'
+import { AgwError } from '../src/errors.js'
+
+export default class Exec extends Command {
+  static override summary = 'Run a command with local ports that reach connections through the gateway.'
+  static override description = `Opens a local listener (127.0.0.1, random port) per connection, exports the environment the tool needs (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, AGW_PG_URL for PostgreSQL; AGW_SESSION_ID always), runs COMMAND in a pseudo-terminal when stdin is a TTY (plain pipes otherwise, as in CI) and exits with COMMAND's exit code.
+
+When COMMAND fails because agw could not do its part, the exit code says so: 77 not authenticated or not allowed, 69 gateway or target unreachable.
+
+The gateway comes from --gateway or AGW_GATEWAY, the token from AGW_TOKEN.`
+
+  static override examples = [
+    "<%= config.bin %> exec -c pg -- psql -At -c 'select 42'",
+    '<%= config.bin %> exec -c pg --agent claude -- claude',
+  ]
+
+  static override strict = false
+
+  static override args = {
+    command: Args.string({ description: 'the command to run, after --' }),
+  }
+
+  static override flags = {
+    connection: Flags.string({ char: 'c', summary: 'connection to open (repeatable); default: every connection you may use', multiple: true }),
+    agent: Flags.string({ summary: "the agent's name in the recording (default: COMMAND's basename)" }),
+    gateway: Flags.string({ summary: 'gateway URL', env: 'AGW_GATEWAY' }),
+    tty: Flags.boolean({ summary: 'run COMMAND in a pseudo-terminal (default: when stdin is a TTY)', allowNo: true }),
+  }
+
+  async run(): Promise<void> {
+    // Everything after the first `--` is the command, untouched: oclif would otherwise reorder a
+    // repeated flag such as psql's own -c (it sorts argv by first occurrence).
+    const all = [...this.argv]
+    const dashdash = all.indexOf('--')
+    const { argv, flags } = await this.parse(Exec, dashdash >= 0 ? all.slice(0, dashdash) : all)
+    const [command, ...args] = dashdash >= 0 ? all.slice(dashdash + 1) : (argv as string[])
+    if (!command) throw new AgwError('bad_input', 'no command to run: agw exec [-c NAME]... -- COMMAND [ARGS]')
+    const client = new GatewayClient(flags.gateway, tokenFromEnvironment())
+    const code = await runExec({
+      client,
+      connections: flags.connection ?? [],
+      ...(flags.agent ? { agent: flags.agent } : {}),
+      command: command as string,
+      args,
+      terminal: flags.tty === undefined ? 'auto' : flags.tty ? 'pty' : 'pipe',
+      say: (line) => process.stderr.write(`${line}\n`),
+    })
+    this.exit(code)
+  }
+}

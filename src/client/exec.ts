@@ -1,0 +1,180 @@
+/**
+ * `agw exec`: open the session and a local endpoint per connection, run the command with the
+ * environment that points its tools at those endpoints (in a pseudo-terminal when stdin is a TTY,
+ * with plain pipes otherwise), show the gateway's notices, and return the command's exit code. When
+ * the command failed because agw could not do its part, the exit code says so (77 identity, 69
+ * gateway or target unreachable), so a CI log tells the two apart.
+ */
+import { spawn } from 'node:child_process'
+import type { IPty } from 'node-pty'
+import { hostname } from 'node:os'
+import { basename } from 'node:path'
+import { AgwError, EXIT_CODES } from '../errors.js'
+import type { ServerControl } from '../tunnel/protocol.js'
+import { environmentFor, localUser, openEndpoints, SUPPORTED_TYPES, type Endpoint } from './endpoints.js'
+import type { GatewayClient } from './gateway-client.js'
+import { SessionHandle } from './session.js'
+
+export interface ExecOptions {
+  client: GatewayClient
+  /** Connection names; empty means every connection this identity may use. */
+  connections: string[]
+  agent?: string
+  command: string
+  args: string[]
+  /** 'auto': a PTY when stdin is a TTY. */
+  terminal: 'auto' | 'pty' | 'pipe'
+  /** Where agw's own lines go (stderr). */
+  say: (line: string) => void
+}
+
+/** Collects agw-side failures during the run; decides the exit code when the command failed. */
+export class RunErrors {
+  private readonly errors: AgwError[] = []
+
+  add(err: AgwError): void {
+    this.errors.push(err)
+  }
+
+  exitCodeFor(commandExit: number): number {
+    if (commandExit === 0 || this.errors.length === 0) return commandExit
+    const auth = this.errors.find((e) => e.code === 'unauthenticated' || e.code === 'forbidden')
+    if (auth) return EXIT_CODES[auth.code]
+    const down = this.errors.find((e) => e.code === 'unreachable')
+    if (down) return EXIT_CODES.unreachable
+    return commandExit
+  }
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }
+
+export function describeControl(msg: ServerControl): string | undefined {
+  switch (msg.t) {
+    case 'notice':
+      return msg.message
+    case 'error':
+      return msg.message
+    case 'review': {
+      const r = msg.review
+      if (r.state === 'pending') return `held for review ${r.id} by rule ${r.rule}; waiting for ${r.reviewers.join(', ')} (Ctrl-C cancels): ${r.statement}`
+      return `review ${r.id} ${r.state}${r.decidedBy ? ` by ${r.decidedBy}` : ''}${r.reason ? `: ${r.reason}` : ''}`
+    }
+    default:
+      return undefined
+  }
+}
+
+export async function runExec(opts: ExecOptions): Promise<number> {
+  const { client, say } = opts
+  const [principal, available] = await Promise.all([client.whoami(), client.connections()])
+  const names = opts.connections.length > 0 ? opts.connections : available.filter((c) => SUPPORTED_TYPES.has(c.type)).map((c) => c.name)
+  const chosen = names.map((n) => {
+    const c = available.find((a) => a.name === n)
+    if (!c) {
+      throw new AgwError('forbidden', `connection "${n}" does not exist or is not open to ${principal.email ?? principal.subject} (available: ${available.map((a) => a.name).join(', ') || 'none'})`)
+    }
+    return c
+  })
+  const agent = opts.agent ?? basename(opts.command)
+  const session = await SessionHandle.open(client, {
+    agent,
+    host: hostname(),
+    command: [opts.command, ...opts.args].join(' ').slice(0, 2000),
+    connections: chosen.map((c) => c.name),
+  })
+  const errors = new RunErrors()
+  session.onControl((msg) => {
+    const line = describeControl(msg)
+    if (line) say(`agw: ${line}`)
+  })
+  let endpoints: Endpoint[] = []
+  try {
+    endpoints = await openEndpoints({
+      client,
+      connections: chosen,
+      user: localUser(principal),
+      sessionId: session.id,
+      agent,
+      onError: (err) => errors.add(err),
+    })
+    const env: NodeJS.ProcessEnv = { ...process.env, ...environmentFor(endpoints, session.id) }
+    for (const k of ['PGHOSTADDR', 'PGSERVICE', 'PGSERVICEFILE', 'PGREQUIRESSL', 'PGSSLCERT', 'PGSSLKEY']) delete env[k]
+    delete env.AGW_TOKEN
+    const usePty = opts.terminal === 'pty' || (opts.terminal === 'auto' && process.stdin.isTTY === true)
+    const { code, signal } = usePty ? await runInPty(opts.command, opts.args, env) : await runWithPipes(opts.command, opts.args, env)
+    await session.end(code, signal)
+    const exit = code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0)
+    return errors.exitCodeFor(exit)
+  } catch (err) {
+    await session.end(null, 'agw error')
+    throw err
+  } finally {
+    await Promise.all(endpoints.map((e) => e.listener.close()))
+  }
+}
+
+interface Exit {
+  code: number | null
+  signal?: string
+}
+
+function runWithPipes(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Exit> {
+  return new Promise<Exit>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit', env })
+    const forward = (sig: NodeJS.Signals) => child.kill(sig)
+    for (const s of SIGNALS) process.on(s, forward)
+    const cleanup = () => {
+      for (const s of SIGNALS) process.off(s, forward)
+    }
+    child.once('error', (err) => {
+      cleanup()
+      const code = (err as NodeJS.ErrnoException).code
+      reject(new AgwError('bad_input', code === 'ENOENT' ? `command not found: ${command}` : `cannot run ${command}: ${err.message}`))
+    })
+    child.once('exit', (code, signal) => {
+      cleanup()
+      resolve(signal ? { code: null, signal } : { code })
+    })
+  })
+}
+
+async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Exit> {
+  const pty = await import('node-pty')
+  const stdin = process.stdin
+  const stdout = process.stdout
+  let term: IPty
+  try {
+    term = pty.spawn(command, args, {
+      name: env.TERM ?? 'xterm-256color',
+      cols: stdout.columns || 80,
+      rows: stdout.rows || 24,
+      cwd: process.cwd(),
+      env: env as Record<string, string>,
+    })
+  } catch (err) {
+    throw new AgwError('bad_input', `cannot run ${command}: ${(err as Error).message}`)
+  }
+  const wasRaw = stdin.isTTY ? stdin.isRaw : false
+  if (stdin.isTTY) stdin.setRawMode(true)
+  stdin.resume()
+  const onInput = (d: Buffer) => term.write(d.toString('utf8'))
+  const onResize = () => term.resize(stdout.columns || 80, stdout.rows || 24)
+  const forward = (sig: NodeJS.Signals) => term.kill(sig)
+  stdin.on('data', onInput)
+  stdout.on('resize', onResize)
+  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, forward)
+  const data = term.onData((d) => stdout.write(d))
+  return await new Promise<Exit>((resolve) => {
+    term.onExit(({ exitCode, signal }) => {
+      data.dispose()
+      stdin.off('data', onInput)
+      stdout.off('resize', onResize)
+      for (const s of ['SIGTERM', 'SIGHUP'] as const) process.off(s, forward)
+      if (stdin.isTTY) stdin.setRawMode(wasRaw)
+      stdin.pause()
+      const name = signal ? Object.entries(SIGNAL_NUMBERS).find(([, n]) => n === signal)?.[0] ?? `signal ${signal}` : undefined
+      resolve(name ? { code: null, signal: name } : { code: exitCode })
+    })
+  })
+}
