@@ -76,15 +76,19 @@ export async function runConnect(opts: {
       process.once('SIGTERM', () => resolve())
     })
   let gatewayGone = false
+  let stopping = false
   await Promise.race([
-    stop,
+    stop.then(() => {
+      stopping = true
+    }),
     new Promise<void>((resolve) =>
       session.onClose(() => {
-        gatewayGone = true
+        if (!stopping) gatewayGone = true
         resolve()
       }),
     ),
   ])
+  stopping = true
   await endpoint.listener.close()
   await session.end(0)
   if (gatewayGone) throw new AgwError('unreachable', 'the gateway closed the session')

@@ -364,6 +364,7 @@ export class Gateway {
     channel.close(outcome.reason === 'error' ? CloseCode.unreachable : CloseCode.normal, outcome.reason)
     this.tunnels.delete(ws)
     live.connections--
+    if (live.connections === 0) live.onIdle?.()
     if (live.implicit && live.connections === 0) {
       await this.sessions.end(sessionId, outcome.reason === 'error' ? 'error' : 'ended', outcome.error ? { error: outcome.error } : {})
     }

@@ -17,6 +17,8 @@ export interface LiveSession {
   push?: (msg: ServerControl) => void
   connections: number
   implicit: boolean
+  /** Called when the last open connection of the session closes. */
+  onIdle?: () => void
 }
 
 export function actorOf(p: Principal): Actor {
@@ -76,10 +78,27 @@ export class SessionManager {
     return this.live.get(id)
   }
 
-  async end(id: string, status: SessionStatus, extra: { exitCode?: number; error?: string } = {}): Promise<void> {
+  /** Resolves when the session has no open connection, or after `graceMs`. */
+  private settle(live: LiveSession, graceMs: number): Promise<void> {
+    if (live.connections === 0) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs)
+      live.onIdle = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /**
+   * Ends a session. Connections still closing get a moment to record their last events first, so
+   * `session.end` comes after every `connection.close` of the session.
+   */
+  async end(id: string, status: SessionStatus, extra: { exitCode?: number; error?: string } = {}, graceMs = 2000): Promise<void> {
     const live = this.live.get(id)
     if (!live) return
     this.live.delete(id)
+    await this.settle(live, graceMs)
     const endedAt = new Date().toISOString()
     live.record.endedAt = endedAt
     live.record.status = status
@@ -99,7 +118,7 @@ export class SessionManager {
 
   /** Ends every live session (gateway shutdown). */
   async endAll(status: SessionStatus): Promise<void> {
-    for (const id of [...this.live.keys()]) await this.end(id, status)
+    await Promise.all([...this.live.keys()].map((id) => this.end(id, status, {}, 200)))
   }
 
   get size(): number {
