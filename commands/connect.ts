@@ -1,7 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
 import { runConnect } from '../src/client/connect.js'
-import { GatewayClient } from '../src/client/gateway-client.js'
-import { tokenFromEnvironment } from '../src/client/tokens.js'
+import { resolveClient } from '../src/client/profile-client.js'
 
 export default class Connect extends Command {
   static override summary = 'Open a long-lived local port for a connection, for any client.'
@@ -17,11 +16,12 @@ export default class Connect extends Command {
     port: Flags.integer({ summary: 'local port (default: a free one)', min: 1, max: 65535 }),
     json: Flags.boolean({ summary: 'print the connection details as one JSON object' }),
     gateway: Flags.string({ summary: 'gateway URL', env: 'AGW_GATEWAY' }),
+    profile: Flags.string({ summary: 'login profile (default: "default")', env: 'AGW_PROFILE' }),
   }
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Connect)
-    const client = new GatewayClient(flags.gateway, tokenFromEnvironment())
+    const client = resolveClient(flags)
     const code = await runConnect({
       client,
       connection: args.name,

@@ -1,6 +1,5 @@
 import { Command, Flags } from '@oclif/core'
-import { GatewayClient } from '../src/client/gateway-client.js'
-import { tokenFromEnvironment } from '../src/client/tokens.js'
+import { resolveClient } from '../src/client/profile-client.js'
 import type { ConnectionInfo } from '../src/gateway/gateway.js'
 
 export default class Connections extends Command {
@@ -9,11 +8,12 @@ export default class Connections extends Command {
 
   static override flags = {
     gateway: Flags.string({ summary: 'gateway URL', env: 'AGW_GATEWAY' }),
+    profile: Flags.string({ summary: 'login profile (default: "default")', env: 'AGW_PROFILE' }),
   }
 
   async run(): Promise<{ connections: ConnectionInfo[] }> {
     const { flags } = await this.parse(Connections)
-    const client = new GatewayClient(flags.gateway, tokenFromEnvironment())
+    const client = resolveClient(flags)
     const connections = await client.connections()
     if (connections.length === 0) this.log('no connections are open to you on this gateway')
     else {

@@ -1,7 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core'
-import { GatewayClient } from '../src/client/gateway-client.js'
+import { resolveClient } from '../src/client/profile-client.js'
 import { runExec } from '../src/client/exec.js'
-import { tokenFromEnvironment } from '../src/client/tokens.js'
 import { AgwError } from '../src/errors.js'
 
 export default class Exec extends Command {
@@ -10,7 +9,7 @@ export default class Exec extends Command {
 
 When COMMAND fails because agw could not do its part, the exit code says so: 77 not authenticated or not allowed, 69 gateway or target unreachable.
 
-The gateway comes from --gateway or AGW_GATEWAY, the token from AGW_TOKEN.`
+The gateway comes from --gateway, AGW_GATEWAY or the profile's \`agw login\`; the token from AGW_TOKEN, AGW_CLIENT_ID/AGW_CLIENT_SECRET or \`agw login\`.`
 
   static override examples = [
     "<%= config.bin %> exec -c pg -- psql -At -c 'select 42'",
@@ -20,14 +19,17 @@ The gateway comes from --gateway or AGW_GATEWAY, the token from AGW_TOKEN.`
   static override strict = false
 
   static override args = {
-    command: Args.string({ description: 'the command to run, after --' }),
+    // ignoreStdin: oclif would otherwise read stdin for a missing arg and swallow COMMAND's input.
+    command: Args.string({ description: 'the command to run, after --', ignoreStdin: true }),
   }
 
   static override flags = {
     connection: Flags.string({ char: 'c', summary: 'connection to open (repeatable); default: every connection you may use', multiple: true }),
     agent: Flags.string({ summary: "the agent's name in the recording (default: COMMAND's basename)" }),
     gateway: Flags.string({ summary: 'gateway URL', env: 'AGW_GATEWAY' }),
+    profile: Flags.string({ summary: 'login profile (default: "default")', env: 'AGW_PROFILE' }),
     tty: Flags.boolean({ summary: 'run COMMAND in a pseudo-terminal (default: when stdin is a TTY)', allowNo: true }),
+    'record-input': Flags.boolean({ summary: "record the keystrokes typed into COMMAND's terminal too (its output is always recorded)" }),
   }
 
   async run(): Promise<void> {
@@ -38,7 +40,7 @@ The gateway comes from --gateway or AGW_GATEWAY, the token from AGW_TOKEN.`
     const { argv, flags } = await this.parse(Exec, dashdash >= 0 ? all.slice(0, dashdash) : all)
     const [command, ...args] = dashdash >= 0 ? all.slice(dashdash + 1) : (argv as string[])
     if (!command) throw new AgwError('bad_input', 'no command to run: agw exec [-c NAME]... -- COMMAND [ARGS]')
-    const client = new GatewayClient(flags.gateway, tokenFromEnvironment())
+    const client = resolveClient(flags)
     const code = await runExec({
       client,
       connections: flags.connection ?? [],
@@ -47,6 +49,7 @@ The gateway comes from --gateway or AGW_GATEWAY, the token from AGW_TOKEN.`
       args,
       terminal: flags.tty === undefined ? 'auto' : flags.tty ? 'pty' : 'pipe',
       say: (line) => process.stderr.write(`${line}\n`),
+      recordInput: flags['record-input'],
     })
     this.exit(code)
   }

@@ -13,7 +13,10 @@ import { AgwError, EXIT_CODES } from '../errors.js'
 import type { ServerControl } from '../tunnel/protocol.js'
 import { environmentFor, localUser, openEndpoints, SUPPORTED_TYPES, type Endpoint } from './endpoints.js'
 import type { GatewayClient } from './gateway-client.js'
+import { openCacheQuietly } from './cache.js'
 import { SessionHandle } from './session.js'
+import { startTerminalRecording, type TerminalRecorder, type TextMasker } from './terminal.js'
+import { terminalMaskerFor } from './terminal-masker.js'
 
 export interface ExecOptions {
   client: GatewayClient
@@ -26,6 +29,10 @@ export interface ExecOptions {
   terminal: 'auto' | 'pty' | 'pipe'
   /** Where agw's own lines go (stderr). */
   say: (line: string) => void
+  /** Record the keystrokes typed into the PTY too (the output is always recorded). */
+  recordInput?: boolean
+  /** Masks the terminal recording before it leaves the machine (default: the connections' content detectors). */
+  masker?: TextMasker
 }
 
 /** Collects agw-side failures during the run; decides the exit code when the command failed. */
@@ -102,7 +109,16 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     for (const k of ['PGHOSTADDR', 'PGSERVICE', 'PGSERVICEFILE', 'PGREQUIRESSL', 'PGSSLCERT', 'PGSSLKEY']) delete env[k]
     delete env.AGW_TOKEN
     const usePty = opts.terminal === 'pty' || (opts.terminal === 'auto' && process.stdin.isTTY === true)
-    const { code, signal } = usePty ? await runInPty(opts.command, opts.args, env) : await runWithPipes(opts.command, opts.args, env)
+    const recording = usePty
+      ? await startTerminalRecording(client, session, {
+          say,
+          openCache: openCacheQuietly,
+          masker: opts.masker ?? terminalMaskerFor(chosen),
+          ...(opts.recordInput ? { input: true } : {}),
+        })
+      : undefined
+    const { code, signal } = usePty ? await runInPty(opts.command, opts.args, env, recording?.recorder) : await runWithPipes(opts.command, opts.args, env)
+    await recording?.finish()
     await session.end(code, signal)
     const exit = code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0)
     return errors.exitCodeFor(exit)
@@ -139,7 +155,7 @@ function runWithPipes(command: string, args: string[], env: NodeJS.ProcessEnv): 
   })
 }
 
-async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Exit> {
+async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv, recorder?: TerminalRecorder): Promise<Exit> {
   const pty = await import('node-pty')
   const stdin = process.stdin
   const stdout = process.stdout
@@ -158,13 +174,24 @@ async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv)
   const wasRaw = stdin.isTTY ? stdin.isRaw : false
   if (stdin.isTTY) stdin.setRawMode(true)
   stdin.resume()
-  const onInput = (d: Buffer) => term.write(d.toString('utf8'))
-  const onResize = () => term.resize(stdout.columns || 80, stdout.rows || 24)
+  recorder?.start(stdout.columns || 80, stdout.rows || 24)
+  const onInput = (d: Buffer) => {
+    const text = d.toString('utf8')
+    recorder?.input(text)
+    term.write(text)
+  }
+  const onResize = () => {
+    term.resize(stdout.columns || 80, stdout.rows || 24)
+    recorder?.resize(stdout.columns || 80, stdout.rows || 24)
+  }
   const forward = (sig: NodeJS.Signals) => term.kill(sig)
   stdin.on('data', onInput)
   stdout.on('resize', onResize)
   for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, forward)
-  const data = term.onData((d) => stdout.write(d))
+  const data = term.onData((d) => {
+    stdout.write(d)
+    recorder?.output(d)
+  })
   return await new Promise<Exit>((resolve) => {
     term.onExit(({ exitCode, signal }) => {
       data.dispose()

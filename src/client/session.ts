@@ -50,9 +50,13 @@ export class SessionHandle {
     this.channel.on('close', listener)
   }
 
-  /** Sends a terminal recording chunk (already masked). */
-  terminal(kind: 'o' | 'i' | 'r', time: number, data: string): void {
-    this.channel.control({ t: 'terminal', kind, time, data })
+  /** Sends a terminal recording chunk (already masked); `n` numbers it for the gateway's acknowledgement. */
+  terminal(kind: 'o' | 'i' | 'r', time: number, data: string, n?: number): void {
+    this.channel.control(n === undefined ? { t: 'terminal', kind, time, data } : { t: 'terminal', kind, time, data, n })
+  }
+
+  get isOpen(): boolean {
+    return this.channel.isOpen
   }
 
   async end(exitCode: number | null, signal?: string): Promise<void> {

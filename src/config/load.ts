@@ -41,9 +41,12 @@ function problem(file: string, line: number | undefined, path: readonly PathKey[
 function zodProblems(err: ZodError, file: string, doc: Document, counter: LineCounter): string[] {
   return err.issues.map((issue) => {
     const path = issue.path.filter((p): p is PathKey => typeof p === 'string' || typeof p === 'number')
-    let message = issue.message
-    if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-    return problem(file, lineOf(doc, counter, path), path, message)
+    if (issue.code === 'unrecognized_keys') {
+      // Point at the first unknown key itself, not at the object holding it.
+      const line = lineOf(doc, counter, [...path, issue.keys[0] as string])
+      return problem(file, line, path, `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`)
+    }
+    return problem(file, lineOf(doc, counter, path), path, issue.message)
   })
 }
 
@@ -108,8 +111,16 @@ function semanticProblems(config: GatewayConfig, file: string, doc: Document, co
   return out
 }
 
+export interface ParseOptions {
+  /**
+   * false leaves `env:`/`file:` references unresolved: for tools that only read the store
+   * (`agw audit export`), which must not need the gateway's target passwords or sink tokens.
+   */
+  resolveSecrets?: boolean
+}
+
 /** Parses and validates config text. `file` names the source in messages; paths resolve against `baseDir`. */
-export function parseConfig(text: string, file: string, baseDir: string): GatewayConfig {
+export function parseConfig(text: string, file: string, baseDir: string, opts: ParseOptions = {}): GatewayConfig {
   const counter = new LineCounter()
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -125,7 +136,7 @@ export function parseConfig(text: string, file: string, baseDir: string): Gatewa
   const problems = semanticProblems(config, file, doc, counter)
   // Secrets: resolve now so a missing variable is reported at start, with its line.
   config.connections.forEach((c, i) => {
-    if (c.target.password === undefined) return
+    if (c.target.password === undefined || opts.resolveSecrets === false) return
     try {
       c.target.password = resolveSecret(c.target.password, baseDir)
     } catch (err) {
@@ -134,7 +145,7 @@ export function parseConfig(text: string, file: string, baseDir: string): Gatewa
     }
   })
   config.audit.sinks.forEach((s, i) => {
-    if (s.type !== 'webhook' || s.token === undefined) return
+    if (s.type !== 'webhook' || s.token === undefined || opts.resolveSecrets === false) return
     try {
       s.token = resolveSecret(s.token, baseDir)
     } catch (err) {
@@ -145,14 +156,17 @@ export function parseConfig(text: string, file: string, baseDir: string): Gatewa
   if (problems.length > 0) throw new AgwError('bad_input', `invalid gateway config:\n  ${problems.join('\n  ')}`)
   // Relative paths are relative to the config file, not to the working directory.
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p))
-  if (config.storage.startsWith('sqlite:')) config.storage = `sqlite:${abs(config.storage.slice(7))}`
+  if (config.storage.url.startsWith('sqlite:')) config.storage.url = `sqlite:${abs(config.storage.url.slice(7))}`
   config.encryption.keyFile = abs(config.encryption.keyFile)
   if (config.tls) config.tls = { cert: abs(config.tls.cert), key: abs(config.tls.key) }
-  for (const s of config.audit.sinks) if (s.type === 'file') s.path = abs(s.path)
+  for (const s of config.audit.sinks) {
+    if (s.type === 'file') s.path = abs(s.path)
+    if (s.type === 'syslog' && s.tls) for (const k of ['ca', 'cert', 'key'] as const) if (s.tls[k]) s.tls[k] = abs(s.tls[k])
+  }
   return config
 }
 
-export function loadConfig(path: string): LoadedConfig {
+export function loadConfig(path: string, opts: ParseOptions = {}): LoadedConfig {
   const file = resolve(path)
   let text: string
   try {
@@ -160,5 +174,5 @@ export function loadConfig(path: string): LoadedConfig {
   } catch (err) {
     throw new AgwError('bad_input', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
   }
-  return { config: parseConfig(text, file, dirname(file)), file }
+  return { config: parseConfig(text, file, dirname(file), opts), file }
 }

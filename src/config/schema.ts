@@ -61,6 +61,8 @@ const ruleMatch = z.strictObject({
   functions: z.array(z.string().min(1)).optional(),
   schemas: z.array(z.string().min(1)).optional(),
   regex: z.string().optional(),
+  /** Calls a dangerous function (see `dangerousFunctions`) or runs COPY TO/FROM PROGRAM or a server file. */
+  dangerous: z.boolean().optional(),
 })
 
 const rule = z.strictObject({
@@ -88,6 +90,8 @@ const connection = z.strictObject({
   masking: masking.optional(),
   /** SQL that the parser cannot read is denied unless this is true (SPEC 4: fail closed). */
   allowUnparsed: z.boolean().default(false),
+  /** Function names (globs) that count as dangerous; replaces the built-in list (docs/policy.md). */
+  dangerousFunctions: z.array(z.string().min(1)).optional(),
   recording: z
     .strictObject({
       /** Rows of each result kept in the recording (as sent to the client). */
@@ -97,21 +101,45 @@ const connection = z.strictObject({
     .default({ maxRowsPerQuery: 100, maxBytesPerQuery: 64 * 1024 }),
 })
 
+/** Audit sinks (docs/audit-sinks.md). `name` keys the sink's delivery cursor; the default derives from the destination. */
+const sinkName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'a sink name is letters, digits, _ . : or -').optional()
 const sink = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
-  z.strictObject({ type: z.literal('stdout') }),
+  z.strictObject({
+    type: z.literal('file'),
+    name: sinkName,
+    path: z.string().min(1),
+    maxBytes: z.number().int().min(4096).optional(),
+    keep: z.number().int().min(0).max(1000).optional(),
+  }),
+  z.strictObject({ type: z.literal('stdout'), name: sinkName }),
   z.strictObject({
     type: z.literal('syslog'),
+    name: sinkName,
     address: z.string().regex(/^(udp|tcp|tls):\/\/.+:\d+$/, 'expected udp://, tcp:// or tls://HOST:PORT'),
     format: z.enum(['rfc5424']).default('rfc5424'),
+    maxMessageBytes: z.number().int().min(480).max(1024 * 1024).optional(),
+    tls: z
+      .strictObject({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional(), servername: z.string().min(1).optional() })
+      .optional(),
   }),
   z.strictObject({
     type: z.literal('webhook'),
+    name: sinkName,
     url: z.url(),
     format: z.enum(['jsonl', 'ocsf', 'splunk-hec', 'cef']).default('jsonl'),
     token: secret.optional(),
   }),
 ])
+
+const storageSchema = z.strictObject({
+  url: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'expected sqlite:PATH or postgres://...'),
+  /** Days: sessions that ended longer ago are pruned (a signed checkpoint carries the chain across). */
+  retention: z.number().int().min(1, 'retention is a number of days, at least 1').optional(),
+  /** A signed checkpoint every `events` events or `interval`, whichever comes first. */
+  checkpoint: z
+    .strictObject({ events: z.number().int().min(1).default(1000), interval: duration.default('10s') })
+    .default({ events: 1000, interval: '10s' }),
+})
 
 export const configSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:8443'),
@@ -120,11 +148,11 @@ export const configSchema = z.strictObject({
   identity: z.strictObject({
     issuers: z.array(issuer).min(1, 'configure at least one OIDC issuer'),
     deviceClient: z.string().min(1).default('agw-cli'),
+    /** Allowed clock skew for exp/nbf; at most 60 s. */
+    clockTolerance: duration.refine((d) => parseDuration(d) <= 60_000, { message: 'at most 60s' }).default('60s'),
   }),
-  storage: z
-    .string()
-    .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'expected sqlite:PATH or postgres://...')
-    .default('sqlite:./agw.db'),
+  /** `storage: sqlite:PATH`, or the long form `storage: { url, retention, checkpoint }` (docs/operations.md). */
+  storage: z.preprocess((v) => (v === undefined ? { url: 'sqlite:./agw.db' } : typeof v === 'string' ? { url: v } : v), storageSchema),
   encryption: z.strictObject({ keyFile: z.string().min(1) }).default({ keyFile: './agw.key' }),
   roles: z.strictObject({ auditors: z.array(z.string()).default([]) }).default({ auditors: [] }),
   connections: z.array(connection).default([]),
@@ -137,3 +165,4 @@ export type ConnectionConfig = GatewayConfig['connections'][number]
 export type RuleConfig = ConnectionConfig['rules'][number]
 export type IssuerEntry = GatewayConfig['identity']['issuers'][number]
 export type SinkConfig = GatewayConfig['audit']['sinks'][number]
+export type StorageConfig = GatewayConfig['storage']

@@ -17,14 +17,17 @@ import { createLogger, type Logger } from '../log.js'
 import { splitHostPort } from '../net.js'
 import type { EngineRegistry} from '../protocols/engine.js';
 import { type EngineContext } from '../protocols/engine.js'
+import { SinkSet, type SinkSetOptions } from '../audit/sinks/index.js'
 import { EventLog } from '../recording/event-log.js'
 import type { EventType } from '../recording/events.js'
-import { openStore } from '../storage/sqlite.js'
+import { openGatewayStore } from '../storage/open.js'
 import type { Store } from '../storage/store.js'
 import { TunnelChannel } from '../tunnel/channel.js'
 import { CloseCode, parseClientControl, type ClientControl, type ServerControl } from '../tunnel/protocol.js'
 import { VERSION } from '../version.js'
+import { SessionsApi, parseChunk } from './api/sessions.js'
 import { bearerToken, rejectUpgrade, sendError, sendJson } from './http.js'
+import { recordLogin } from './logins.js'
 import { actorOf, sameIdentity, SessionManager, type LiveSession } from './sessions.js'
 
 /** Verifies a bearer token. The production implementation is identity/verifier.ts. */
@@ -38,6 +41,8 @@ export interface GatewayOptions {
   engines: EngineRegistry
   logger?: Logger
   store?: Store
+  /** Audit sink tuning (retries, timeouts); the sinks themselves come from config.audit.sinks. */
+  sinks?: SinkSetOptions
 }
 
 /** What `GET /v1/connections` says about one connection (never the target's credentials). */
@@ -49,6 +54,9 @@ export interface ConnectionInfo {
   rules: number
   reviews: boolean
   masking: boolean
+  /** Content detectors, so `agw exec` masks the agent's terminal recording the same way. */
+  detectors?: string[]
+  maskStyle?: 'redact' | 'partial' | 'hash'
 }
 
 function describeConnection(c: ConnectionConfig): ConnectionInfo {
@@ -61,6 +69,10 @@ function describeConnection(c: ConnectionConfig): ConnectionInfo {
   }
   if (c.description !== undefined) info.description = c.description
   if (c.target.database !== undefined) info.database = c.target.database
+  if (c.masking && c.masking.detectors.length > 0) {
+    info.detectors = c.masking.detectors
+    info.maskStyle = c.masking.style
+  }
   return info
 }
 
@@ -70,6 +82,9 @@ export class Gateway {
   readonly events: EventLog
   readonly store: Store
   readonly sessions: SessionManager
+  /** Audit sinks: deliver from the store, after the data path (src/audit/sinks). */
+  readonly sinks: SinkSet
+  private readonly sessionsApi: SessionsApi
   private readonly auth: Authenticator
   private readonly engines: EngineRegistry
   private server: Server | undefined
@@ -83,16 +98,21 @@ export class Gateway {
     this.log = opts.logger ?? createLogger(opts.config.log.level)
     this.auth = opts.authenticator
     this.engines = opts.engines
-    this.store = opts.store ?? openStore(opts.config.storage)
+    this.store = opts.store ?? openGatewayStore(opts.config, this.log)
     this.events = new EventLog(this.store, this.log)
+    this.sinks = SinkSet.fromConfig(opts.config.audit.sinks, this.store, this.log, opts.sinks)
     this.sessions = new SessionManager(this.store, this.events)
+    this.sessionsApi = new SessionsApi(this.store, this.events, (p) => this.isAuditor(p))
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
   }
 
   /** Starts listening. Resolves with the URL clients use. */
   async start(): Promise<string> {
     const interrupted = await this.store.markInterrupted(new Date().toISOString())
-    if (interrupted > 0) this.log.warn({ sessions: interrupted }, 'sessions left active by a previous run are marked interrupted')
+    if (interrupted.length > 0) this.log.warn({ sessions: interrupted.length }, 'sessions left active by a previous run are marked interrupted')
+    for (const id of interrupted) {
+      this.events.emit({ type: 'session.end', sessionId: id, data: { status: 'interrupted', error: 'the gateway stopped while the session was active' } })
+    }
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.route(req, res)
     const tls = this.config.tls
     this.server = tls
@@ -110,6 +130,7 @@ export class Gateway {
         resolve()
       })
     })
+    await this.sinks.start(this.events)
     const url = this.url
     this.log.info({ url, connections: this.config.connections.map((c) => c.name) }, 'gateway listening')
     return url
@@ -135,6 +156,7 @@ export class Gateway {
     await new Promise((r) => setTimeout(r, 50))
     await this.sessions.endAll('interrupted')
     await this.events.flush()
+    await this.sinks.stop()
     await this.store.close()
   }
 
@@ -149,7 +171,10 @@ export class Gateway {
   /** Verifies the caller's token; records auth.failed and rethrows on failure. */
   private async authenticate(req: IncomingMessage): Promise<Principal> {
     try {
-      return await this.auth.verify(bearerToken(req))
+      const token = bearerToken(req)
+      const principal = await this.auth.verify(token)
+      recordLogin(this.events, token, principal, req)
+      return principal
     } catch (err) {
       const e = err instanceof AgwError ? err : new AgwError('unauthenticated', describeError(err))
       this.events.emit({
@@ -172,9 +197,7 @@ export class Gateway {
       if (req.method === 'GET' && path === '/v1/connections') {
         return sendJson(res, 200, { connections: this.connectionsFor(principal).map(describeConnection) })
       }
-      if (req.method === 'GET' && path === '/v1/sessions') return sendJson(res, 200, await this.listSessions(principal, url))
-      const m = /^\/v1\/sessions\/([0-9a-f-]{36})$/.exec(path)
-      if (req.method === 'GET' && m) return sendJson(res, 200, await this.showSession(principal, m[1] as string))
+      if (await this.sessionsApi.handle(req, res, url, principal)) return
       throw new AgwError('bad_input', `no such endpoint: ${req.method} ${path}`)
     } catch (err) {
       const e = err instanceof AgwError ? err : new AgwError('internal', 'internal error')
@@ -193,34 +216,6 @@ export class Gateway {
       deviceClientId: this.config.identity.deviceClient,
       audience: Array.isArray(first.audience) ? first.audience[0] : first.audience,
     }
-  }
-
-  private async listSessions(principal: Principal, url: URL) {
-    const filter: Parameters<Store['listSessions']>[0] = {}
-    const limit = Number(url.searchParams.get('limit') ?? 50)
-    filter.limit = Number.isFinite(limit) && limit > 0 ? Math.min(limit, 1000) : 50
-    const since = url.searchParams.get('since')
-    if (since) filter.since = since
-    const connection = url.searchParams.get('connection')
-    if (connection) filter.connection = connection
-    const user = url.searchParams.get('user')
-    if (this.isAuditor(principal)) {
-      if (user) filter.subject = user
-    } else {
-      filter.subject = principal.subject
-    }
-    const sessions = await this.store.listSessions(filter)
-    return { sessions: sessions.filter((s) => this.isAuditor(principal) || s.identity.issuer === principal.issuer) }
-  }
-
-  private async showSession(principal: Principal, id: string) {
-    await this.events.flush()
-    const session = await this.store.getSession(id)
-    if (!session || (!this.isAuditor(principal) && !sameIdentity(session.identity, principal))) {
-      throw new AgwError('forbidden', `session ${id} does not exist or is not yours to read`)
-    }
-    const events = await this.store.listEvents({ sessionId: id })
-    return { session, events }
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -298,12 +293,11 @@ export class Gateway {
           await this.sessions.end(live.record.id, 'ended', extra)
           channel.close(CloseCode.normal, 'session ended')
         } else if (msg.t === 'terminal' && live) {
-          this.events.emit({
-            type: 'terminal.output',
-            sessionId: live.record.id,
-            actor: actorOf(principal),
-            data: { time: msg.time, kind: msg.kind, data: String(msg.data) },
-          })
+          const chunk = parseChunk(msg)
+          if (!chunk) return
+          // Acknowledged once it is in the store: the CLI keeps it in its cache until then.
+          await this.sessionsApi.recordTerminal(principal, live.record.id, chunk)
+          if (channel.isOpen) channel.control({ t: 'terminal.ack', n: chunk.n })
         }
       })().catch((err: unknown) => this.log.error({ err }, 'session socket failed'))
     })

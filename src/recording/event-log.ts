@@ -16,6 +16,7 @@ export class EventLog {
   private writing: Promise<void> | undefined
   private retryDelay = 0
   private readonly listeners = new Set<(e: AuditEvent) => void>()
+  private readonly waiters = new Map<AuditEvent, () => void>()
 
   constructor(
     private readonly store: Store,
@@ -29,6 +30,18 @@ export class EventLog {
     if (this.queue.length >= 500) void this.flush()
     else this.schedule()
     return event
+  }
+
+  /**
+   * Resolves once `event` is committed to the store (what the gateway acknowledges to a client). A
+   * failed write is retried, so this waits through a store hiccup rather than resolving early.
+   */
+  durable(event: AuditEvent): Promise<void> {
+    if (event.seq !== undefined && !this.queue.includes(event)) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const prev = this.waiters.get(event)
+      this.waiters.set(event, prev ? () => (prev(), resolve()) : resolve)
+    })
   }
 
   /** Called for every event as it is emitted (live views, review pushes). */
@@ -58,6 +71,14 @@ export class EventLog {
       .appendEvents(batch)
       .then(() => {
         this.retryDelay = 0
+        if (this.waiters.size === 0) return
+        for (const e of batch) {
+          const w = this.waiters.get(e)
+          if (w) {
+            this.waiters.delete(e)
+            w()
+          }
+        }
       })
       .catch((err: unknown) => {
         this.queue = batch.concat(this.queue)

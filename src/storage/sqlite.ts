@@ -1,16 +1,29 @@
 /**
  * The SQLite store: the only module that talks to better-sqlite3. WAL mode, numbered migrations
  * tracked in `PRAGMA user_version`, prepared statements, and batched appends in one transaction.
+ *
+ * At rest (ADR 0010): event payloads (`{actor, data}`) and a session's identity and command are
+ * AES-256-GCM under the session's data key, which the master key wraps (sqlite-keys.ts). Events are
+ * hash-chained and covered by signed checkpoints (src/audit/chain.ts); the search index holds keyed
+ * word tokens only (ADR 0011). Ids, times, event types, connection names, agent and host stay in
+ * clear so sessions can be listed and filtered without decrypting.
  */
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { GENESIS, chainHash, checkpointMessage, type Checkpoint, type CheckpointKind } from '../audit/chain.js'
+import { MasterKey, newDataKey, open, openPayload, seal, sealPayload, signMessage } from '../audit/crypto.js'
 import { AgwError } from '../errors.js'
+import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
-import type { EventFilter, SessionFilter, SessionRecord, SessionStatus, Store } from './store.js'
+import { searchText } from './search-text.js'
+import { dataKeyId, Keyring, KEYRING_SCHEMA } from './sqlite-keys.js'
+import type { EventFilter, PruneResult, SearchHit, SearchQuery, SessionFilter, SessionRecord, SessionStatus, Store } from './store.js'
 
-const MIGRATIONS: string[] = [
-  // 1: sessions and events
+type Migration = string | ((db: Database.Database) => void)
+
+const MIGRATIONS: Migration[] = [
+  // 1: sessions and events (the walking skeleton; clear text, converted by 2)
   `CREATE TABLE sessions (
      id TEXT PRIMARY KEY,
      started_at TEXT NOT NULL,
@@ -39,6 +52,52 @@ const MIGRATIONS: string[] = [
      data TEXT NOT NULL
    );
    CREATE INDEX events_session ON events(session_id, seq);`,
+  // 2: encrypted payloads, the hash chain, checkpoints, keys, the blind search index. Rows of 1
+  // are moved aside here and re-appended through the chain by convertLegacy().
+  `DROP INDEX events_session;
+   DROP INDEX sessions_started;
+   DROP INDEX sessions_subject;
+   ALTER TABLE events RENAME TO legacy_events;
+   ALTER TABLE sessions RENAME TO legacy_sessions;
+   ${KEYRING_SCHEMA}
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     started_at TEXT NOT NULL,
+     ended_at TEXT,
+     status TEXT NOT NULL,
+     exit_code INTEGER,
+     error TEXT,
+     subject TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     host TEXT NOT NULL,
+     connections TEXT NOT NULL,
+     sealed BLOB NOT NULL
+   );
+   CREATE INDEX sessions_started ON sessions(started_at);
+   CREATE INDEX sessions_subject ON sessions(subject, issuer);
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     time TEXT NOT NULL,
+     type TEXT NOT NULL,
+     session_id TEXT,
+     connection_id TEXT,
+     connection TEXT,
+     payload BLOB NOT NULL,
+     prev_hash BLOB NOT NULL,
+     hash BLOB NOT NULL
+   );
+   CREATE INDEX events_session ON events(session_id, seq);
+   CREATE TABLE checkpoints (
+     seq INTEGER PRIMARY KEY,
+     hash BLOB NOT NULL,
+     time TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     key_id TEXT NOT NULL,
+     signature BLOB NOT NULL
+   );
+   CREATE VIRTUAL TABLE search USING fts5(tokens, content='', contentless_delete=1, tokenize='ascii');`,
 ]
 
 interface SessionRow {
@@ -48,11 +107,12 @@ interface SessionRow {
   status: SessionStatus
   exit_code: number | null
   error: string | null
-  identity: string
+  subject: string
+  issuer: string
   agent: string
   host: string
-  command: string | null
   connections: string
+  sealed: Buffer
 }
 
 interface EventRow {
@@ -63,43 +123,63 @@ interface EventRow {
   session_id: string | null
   connection_id: string | null
   connection: string | null
-  actor: string | null
-  data: string
+  payload: Buffer
 }
 
-function toSession(r: SessionRow): SessionRecord {
-  const s: SessionRecord = {
-    id: r.id,
-    startedAt: r.started_at,
-    status: r.status,
-    identity: JSON.parse(r.identity),
-    agent: r.agent,
-    host: r.host,
-    connections: JSON.parse(r.connections),
-  }
-  if (r.ended_at !== null) s.endedAt = r.ended_at
-  if (r.exit_code !== null) s.exitCode = r.exit_code
-  if (r.error !== null) s.error = r.error
-  if (r.command !== null) s.command = r.command
-  return s
+interface CheckpointRow {
+  seq: number
+  hash: Buffer
+  time: string
+  kind: CheckpointKind
+  key_id: string
+  signature: Buffer
 }
 
-function toEvent(r: EventRow): AuditEvent {
-  const e: AuditEvent = { id: r.id, seq: r.seq, time: r.time, type: r.type, data: JSON.parse(r.data) }
-  if (r.session_id !== null) e.sessionId = r.session_id
-  if (r.connection_id !== null) e.connectionId = r.connection_id
-  if (r.connection !== null) e.connection = r.connection
-  if (r.actor !== null) e.actor = JSON.parse(r.actor)
-  return e
+export interface SqliteStoreOptions {
+  /** The master key (encryption.keyFile). Only an in-memory store may omit it (a random one is used). */
+  masterKey?: Buffer
+  /** A checkpoint after this many events (default 1000)... */
+  checkpointEvents?: number
+  /** ...or when this much time passed since the last one and events were added (default 10 s). */
+  checkpointIntervalMs?: number
+  /** Called with every checkpoint written: log it, so a copy of the chain head lives outside the store. */
+  onCheckpoint?: (c: Checkpoint) => void
+  /**
+   * A tool beside the gateway (export, rotate-key): no checkpoint timer and no checkpoint at close,
+   * so only the gateway signs checkpoints.
+   */
+  passive?: boolean
+  /** Days (storage.retention): prune at open and then daily. */
+  retentionDays?: number
+  onPrune?: (r: PruneResult) => void
+}
+
+const SESSION_AAD = (id: string) => Buffer.from(`agw.session.v1|${id}`, 'utf8')
+
+export function toCheckpoint(r: CheckpointRow): Checkpoint {
+  return { seq: r.seq, hash: r.hash, time: r.time, kind: r.kind, keyId: r.key_id, signature: r.signature }
 }
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database
+  private readonly keys: Keyring
   private readonly insertEvent: Database.Statement
+  private readonly insertSearch: Database.Statement
   private readonly appendTx: (events: AuditEvent[]) => void
+  private readonly checkpointEvents: number
+  private readonly checkpointIntervalMs: number
+  private lastCheckpointSeq = 0
+  private lastCheckpointAt = Date.now()
+  private readonly timers: NodeJS.Timeout[] = []
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly opts: SqliteStoreOptions = {},
+  ) {
+    this.checkpointEvents = opts.checkpointEvents ?? 1000
+    this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 10_000
     try {
+      if (!opts.masterKey && path !== ':memory:') throw new AgwError('bad_input', `no master key for the store ${path}: set encryption.keyFile`)
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
       this.db = new Database(path)
       this.db.pragma('journal_mode = WAL')
@@ -108,31 +188,51 @@ export class SqliteStore implements Store {
       this.migrate()
     } catch (err) {
       if (err instanceof AgwError) throw err
-      throw new AgwError(
-        'bad_input',
-        `cannot open the store ${path}: ${(err as Error).message}. Check the storage setting and the file (a damaged file can be moved aside; the gateway then starts with an empty store).`,
-        { cause: err },
-      )
+      throw storeError(path, err)
     }
+    this.keys = new Keyring(this.db, new MasterKey(opts.masterKey ?? newDataKey()), path)
     this.insertEvent = this.db.prepare(
-      `INSERT INTO events (id, time, type, session_id, connection_id, connection, actor, data)
-       VALUES (@id, @time, @type, @sessionId, @connectionId, @connection, @actor, @data)`,
+      `INSERT INTO events (id, time, type, session_id, connection_id, connection, payload, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
+    this.insertSearch = this.db.prepare(`INSERT INTO search (rowid, tokens) VALUES (?, ?)`)
+    const last = this.db.prepare(`SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1`).get() as { seq: number } | undefined
+    this.lastCheckpointSeq = last?.seq ?? 0
     this.appendTx = this.db.transaction((events: AuditEvent[]) => {
+      let head = this.head().hash
+      let seq = 0
       for (const e of events) {
-        const info = this.insertEvent.run({
+        const row = {
           id: e.id,
           time: e.time,
           type: e.type,
           sessionId: e.sessionId ?? null,
           connectionId: e.connectionId ?? null,
           connection: e.connection ?? null,
-          actor: e.actor ? JSON.stringify(e.actor) : null,
-          data: JSON.stringify(e.data),
-        })
-        e.seq = Number(info.lastInsertRowid)
+          payload: sealPayload(this.keys.dataKey(dataKeyId(e.sessionId, e.time), true)!, e.id, JSON.stringify({ actor: e.actor, data: e.data })),
+        }
+        const hash = chainHash(head, row)
+        const info = this.insertEvent.run(row.id, row.time, row.type, row.sessionId, row.connectionId, row.connection, row.payload, head, hash)
+        seq = Number(info.lastInsertRowid)
+        e.seq = seq
+        head = hash
+        const text = searchText(e)
+        if (text) this.insertSearch.run(seq, this.keys.index.document(text))
       }
+      const due = seq - this.lastCheckpointSeq >= this.checkpointEvents || Date.now() - this.lastCheckpointAt >= this.checkpointIntervalMs
+      if (seq > 0 && due) this.writeCheckpoint(seq, head, 'interval')
     })
+    this.convertLegacy()
+    if (path !== ':memory:' && !opts.passive) {
+      // A quiet tail still gets a checkpoint within the interval.
+      this.timers.push(setInterval(() => void this.checkpoint('interval').catch(() => undefined), this.checkpointIntervalMs).unref())
+    }
+    if (opts.retentionDays !== undefined) {
+      const days = opts.retentionDays
+      const run = () => this.prune(new Date(Date.now() - days * 86_400_000).toISOString()).then((r) => opts.onPrune?.(r))
+      void run().catch(() => undefined)
+      this.timers.push(setInterval(() => void run().catch(() => undefined), 86_400_000).unref())
+    }
   }
 
   private migrate(): void {
@@ -142,19 +242,124 @@ export class SqliteStore implements Store {
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] as string)
+        const m = MIGRATIONS[v] as Migration
+        if (typeof m === 'string') this.db.exec(m)
+        else m(this.db)
         this.db.pragma(`user_version = ${v + 1}`)
       })()
     }
   }
 
-  async createSession(s: SessionRecord): Promise<void> {
+  /** Re-appends the skeleton's clear-text rows through the chain, then scrubs them from the file. */
+  private convertLegacy(): void {
+    const exists = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'legacy_events'`).get()
+    if (!exists) return
+    const sessions = this.db.prepare(`SELECT * FROM legacy_sessions`).all() as (Omit<SessionRow, 'sealed' | 'issuer'> & { identity: string; command: string | null })[]
+    const events = this.db.prepare(`SELECT * FROM legacy_events ORDER BY seq`).all() as (EventRow & { actor: string | null; data: string })[]
+    const list: AuditEvent[] = events.map((r) => {
+      const e: AuditEvent = { id: r.id, time: r.time, type: r.type, data: JSON.parse(r.data) }
+      if (r.session_id !== null) e.sessionId = r.session_id
+      if (r.connection_id !== null) e.connectionId = r.connection_id
+      if (r.connection !== null) e.connection = r.connection
+      if (r.actor !== null) e.actor = JSON.parse(r.actor)
+      return e
+    })
+    this.db.transaction(() => {
+      for (const s of sessions) {
+        const rec: SessionRecord = { id: s.id, startedAt: s.started_at, status: s.status, identity: JSON.parse(s.identity), agent: s.agent, host: s.host, connections: JSON.parse(s.connections) }
+        if (s.command !== null) rec.command = s.command
+        this.insertSession(rec)
+        this.db.prepare(`UPDATE sessions SET ended_at = ?, exit_code = ?, error = ? WHERE id = ?`).run(s.ended_at, s.exit_code, s.error, s.id)
+      }
+      for (let i = 0; i < list.length; i += 1000) this.appendTx(list.slice(i, i + 1000))
+      this.db.exec(`DROP TABLE legacy_sessions; DROP TABLE legacy_events;`)
+    })()
+    this.keys.settle(true)
+    // The clear-text pages are free now but still in the file: rewrite it without them.
+    this.db.exec('VACUUM')
+    this.db.pragma('wal_checkpoint(TRUNCATE)')
+  }
+
+  /** The chain head: the last event, or the checkpoint that carried the chain across a prune. */
+  private head(): { seq: number; hash: Buffer } {
+    const last = this.db.prepare(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: Buffer } | undefined
+    if (last) return last
+    const cp = this.db.prepare(`SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: Buffer } | undefined
+    return cp ?? { seq: 0, hash: GENESIS }
+  }
+
+  private writeCheckpoint(seq: number, hash: Buffer, kind: CheckpointKind): Checkpoint {
+    const time = new Date().toISOString()
+    const signature = signMessage(this.keys.signing, checkpointMessage({ seq, hash, time, kind }))
+    this.db
+      .prepare(`INSERT OR REPLACE INTO checkpoints (seq, hash, time, kind, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(seq, hash, time, kind, this.keys.signing.id, signature)
+    this.lastCheckpointSeq = seq
+    this.lastCheckpointAt = Date.now()
+    const cp: Checkpoint = { seq, hash, time, kind, keyId: this.keys.signing.id, signature }
+    this.opts.onCheckpoint?.(cp)
+    return cp
+  }
+
+  private insertSession(s: SessionRecord): void {
+    const key = this.keys.dataKey(s.id, true)!
+    const sealed = seal(key, Buffer.from(JSON.stringify({ identity: s.identity, command: s.command }), 'utf8'), SESSION_AAD(s.id))
     this.db
       .prepare(
-        `INSERT INTO sessions (id, started_at, status, subject, identity, agent, host, command, connections)
+        `INSERT INTO sessions (id, started_at, status, subject, issuer, agent, host, connections, sealed)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(s.id, s.startedAt, s.status, s.identity.subject, JSON.stringify(s.identity), s.agent, s.host, s.command ?? null, JSON.stringify(s.connections))
+      .run(s.id, s.startedAt, s.status, s.identity.subject, s.identity.issuer, s.agent, s.host, JSON.stringify(s.connections), sealed)
+  }
+
+  private toSession(r: SessionRow): SessionRecord {
+    let identity: Principal = { kind: 'human', subject: r.subject, issuer: r.issuer, groups: [] }
+    let command: string | undefined
+    const key = this.keys.dataKey(r.id, false)
+    try {
+      if (!key) throw new Error('no key')
+      const clear = JSON.parse(open(key, r.sealed, SESSION_AAD(r.id)).toString('utf8')) as { identity: Principal; command?: string }
+      identity = clear.identity
+      command = clear.command
+    } catch {
+      // Altered or shredded: list what is in clear; `agw audit verify` says what happened.
+    }
+    const s: SessionRecord = {
+      id: r.id,
+      startedAt: r.started_at,
+      status: r.status,
+      identity,
+      agent: r.agent,
+      host: r.host,
+      connections: JSON.parse(r.connections),
+    }
+    if (r.ended_at !== null) s.endedAt = r.ended_at
+    if (r.exit_code !== null) s.exitCode = r.exit_code
+    if (r.error !== null) s.error = r.error
+    if (command !== undefined) s.command = command
+    return s
+  }
+
+  private toEvent(r: EventRow): AuditEvent {
+    const e: AuditEvent = { id: r.id, seq: r.seq, time: r.time, type: r.type, data: {} }
+    if (r.session_id !== null) e.sessionId = r.session_id
+    if (r.connection_id !== null) e.connectionId = r.connection_id
+    if (r.connection !== null) e.connection = r.connection
+    try {
+      const key = this.keys.dataKey(dataKeyId(r.session_id, r.time), false)
+      if (!key) throw new Error('no key')
+      const clear = JSON.parse(openPayload(key, r.id, r.payload)) as Pick<AuditEvent, 'actor' | 'data'>
+      e.data = clear.data
+      if (clear.actor) e.actor = clear.actor
+    } catch {
+      e.data = { unreadable: 'the payload cannot be decrypted: it was altered or its key is gone (run `agw audit verify`)' }
+    }
+    return e
+  }
+
+  async createSession(s: SessionRecord): Promise<void> {
+    this.db.transaction(() => this.insertSession(s))()
+    this.keys.settle(true)
   }
 
   async endSession(id: string, end: { endedAt: string; status: SessionStatus; exitCode?: number; error?: string }): Promise<void> {
@@ -174,7 +379,7 @@ export class SqliteStore implements Store {
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
     const row = this.db.prepare(`SELECT * FROM sessions WHERE id = ?`).get(id) as SessionRow | undefined
-    return row ? toSession(row) : undefined
+    return row ? this.toSession(row) : undefined
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<SessionRecord[]> {
@@ -183,6 +388,10 @@ export class SqliteStore implements Store {
     if (filter.subject) {
       where.push('subject = ?')
       args.push(filter.subject)
+    }
+    if (filter.issuer) {
+      where.push('issuer = ?')
+      args.push(filter.issuer)
     }
     if (filter.since) {
       where.push('started_at >= ?')
@@ -194,16 +403,24 @@ export class SqliteStore implements Store {
     }
     const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ?`
     args.push(filter.limit ?? 100)
-    return (this.db.prepare(sql).all(...args) as SessionRow[]).map(toSession)
+    return (this.db.prepare(sql).all(...args) as SessionRow[]).map((r) => this.toSession(r))
   }
 
-  async markInterrupted(endedAt: string): Promise<number> {
-    const info = this.db.prepare(`UPDATE sessions SET status = 'interrupted', ended_at = ? WHERE status = 'active'`).run(endedAt)
-    return info.changes
+  async markInterrupted(endedAt: string): Promise<string[]> {
+    const rows = this.db.prepare(`UPDATE sessions SET status = 'interrupted', ended_at = ? WHERE status = 'active' RETURNING id`).all(endedAt) as { id: string }[]
+    return rows.map((r) => r.id)
   }
 
   async appendEvents(events: AuditEvent[]): Promise<void> {
-    if (events.length > 0) this.appendTx(events)
+    if (events.length === 0) return
+    try {
+      this.appendTx(events)
+      this.keys.settle(true)
+    } catch (err) {
+      this.keys.settle(false)
+      for (const e of events) delete e.seq
+      throw err
+    }
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
@@ -221,18 +438,155 @@ export class SqliteStore implements Store {
       where.push(`type IN (${filter.types.map(() => '?').join(',')})`)
       args.push(...filter.types)
     }
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`
+    const sql = `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`
     args.push(filter.limit ?? 10_000)
-    return (this.db.prepare(sql).all(...args) as EventRow[]).map(toEvent)
+    return (this.db.prepare(sql).all(...args) as EventRow[]).map((r) => this.toEvent(r))
+  }
+
+  async searchEvents(q: SearchQuery): Promise<SearchHit[]> {
+    const match = this.keys.index.matchExpression(q.text)
+    if (!match) return []
+    const where = ['search MATCH ?']
+    const args: unknown[] = [match]
+    if (q.owner) {
+      where.push('s.subject = ? AND s.issuer = ?')
+      args.push(q.owner.subject, q.owner.issuer)
+    }
+    if (q.sessionId) {
+      where.push('e.session_id = ?')
+      args.push(q.sessionId)
+    }
+    args.push(Math.min(q.limit ?? 50, 1000))
+    const rows = this.db
+      .prepare(
+        `SELECT e.seq, e.id, e.time, e.type, e.session_id, e.connection_id, e.connection, e.payload
+           FROM search JOIN events e ON e.seq = search.rowid
+           ${q.owner ? 'JOIN sessions s ON s.id = e.session_id' : ''}
+          WHERE ${where.join(' AND ')}
+          ORDER BY search.rowid DESC LIMIT ?`,
+      )
+      .all(...args) as EventRow[]
+    const sessions = new Map<string, SessionRecord | undefined>()
+    const hits: SearchHit[] = []
+    for (const r of rows) {
+      const hit: SearchHit = { event: this.toEvent(r) }
+      if (r.session_id) {
+        if (!sessions.has(r.session_id)) sessions.set(r.session_id, await this.getSession(r.session_id))
+        const s = sessions.get(r.session_id)
+        if (s) hit.session = s
+      }
+      hits.push(hit)
+    }
+    return hits
+  }
+
+  async checkpoint(kind: 'interval' | 'stop' = 'interval'): Promise<void> {
+    if (!this.db.open) return
+    const head = this.head()
+    if (head.seq > this.lastCheckpointSeq) this.writeCheckpoint(head.seq, head.hash, kind)
+  }
+
+  async prune(before: string): Promise<PruneResult> {
+    // The first event that must stay: of a session still active or ended after `before`, or (with
+    // no session) newer than `before`. Everything before it goes, as one prefix of the chain.
+    const keep = this.db
+      .prepare(
+        `SELECT e.seq FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+          WHERE NOT COALESCE(CASE WHEN s.id IS NULL THEN e.time < @before
+                                  ELSE s.status != 'active' AND s.ended_at < @before END, 0)
+          ORDER BY e.seq LIMIT 1`,
+      )
+      .get({ before }) as { seq: number } | undefined
+    const head = this.head()
+    const through = keep ? keep.seq - 1 : head.seq
+    const first = this.db.prepare(`SELECT seq FROM events ORDER BY seq LIMIT 1`).get() as { seq: number } | undefined
+    if (!first || through < first.seq) return { events: 0, sessions: 0 }
+    const at = this.db.prepare(`SELECT hash FROM events WHERE seq = ?`).get(through) as { hash: Buffer }
+    let events = 0
+    let sessions = 0
+    const shredded: string[] = []
+    this.db.transaction(() => {
+      this.writeCheckpoint(through, at.hash, 'prune')
+      this.db.prepare(`DELETE FROM search WHERE rowid <= ?`).run(through)
+      events = this.db.prepare(`DELETE FROM events WHERE seq <= ?`).run(through).changes
+      this.db.prepare(`DELETE FROM checkpoints WHERE seq < ?`).run(through)
+      const gone = this.db
+        .prepare(
+          `DELETE FROM sessions WHERE status != 'active' AND ended_at < ?
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = sessions.id) RETURNING id`,
+        )
+        .all(before) as { id: string }[]
+      sessions = gone.length
+      // Crypto-shredding: without its data key, a copy of a pruned session elsewhere is unreadable.
+      const del = this.db.prepare(`DELETE FROM keyring WHERE purpose = 'data' AND id = ?`)
+      for (const g of gone) {
+        del.run(g.id)
+        shredded.push(g.id)
+      }
+      const days = this.db
+        .prepare(
+          `DELETE FROM keyring WHERE purpose = 'data' AND id LIKE 'day:%' AND substr(id, 5) < substr(?, 1, 10)
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id IS NULL AND substr(e.time, 1, 10) = substr(keyring.id, 5)) RETURNING id`,
+        )
+        .all(before) as { id: string }[]
+      for (const d of days) shredded.push(d.id)
+    })()
+    this.keys.forget(shredded)
+    return { throughSeq: through, events, sessions }
+  }
+
+  // ---- sink cursors (src/audit/sinks): the last seq each sink acknowledged ----
+
+  async getSinkCursor(name: string): Promise<number> {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS sink_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at TEXT NOT NULL)`)
+    const row = this.db.prepare(`SELECT seq FROM sink_cursors WHERE name = ?`).get(name) as { seq: number } | undefined
+    return row?.seq ?? 0
+  }
+
+  async setSinkCursor(name: string, seq: number): Promise<void> {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS sink_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at TEXT NOT NULL)`)
+    this.db
+      .prepare(`INSERT INTO sink_cursors (name, seq, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`)
+      .run(name, seq, new Date().toISOString())
+  }
+
+  /** Re-wraps every key under a new master key (`agw audit rotate-key`); events are not rewritten. */
+  rotateMasterKey(next: Buffer): number {
+    return this.keys.rotate(new MasterKey(next))
+  }
+
+  get masterKeyId(): string {
+    return this.keys.masterKeyId
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close()
+    for (const t of this.timers) clearInterval(t)
+    if (!this.db.open) return
+    try {
+      if (!this.opts.passive) await this.checkpoint('stop')
+    } finally {
+      this.db.close()
+    }
   }
 }
 
-/** Opens the store named by the config's `storage` setting. */
-export function openStore(storage: string): Store {
-  if (storage.startsWith('sqlite:')) return new SqliteStore(storage.slice('sqlite:'.length))
+/** Opens the store named by the config's `storage` setting (`sqlite:PATH`). */
+export function openStore(storage: string, opts: SqliteStoreOptions = {}): SqliteStore {
+  if (storage.startsWith('sqlite:')) return new SqliteStore(storage.slice('sqlite:'.length), opts)
   throw new AgwError('bad_input', `storage "${storage.replace(/:\/\/[^@]*@/, '://***@')}" is not supported yet; use sqlite:PATH`)
+}
+
+export function storeError(path: string, err: unknown): AgwError {
+  const e = err as { code?: string; message?: string }
+  const what =
+    e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT'
+      ? 'it is damaged or not an agw store'
+      : e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_PERM'
+        ? 'it cannot be opened (check that it exists and this user may read and write it and its directory)'
+        : (e.message ?? String(err))
+  return new AgwError(
+    'bad_input',
+    `cannot open the store ${path}: ${what}. Check the storage setting and the file; a damaged file can be moved aside (the gateway then starts with an empty store, and \`agw audit verify\` on the old file tells what is wrong).`,
+    { cause: err },
+  )
 }

@@ -24,6 +24,7 @@ export interface SessionRecord {
 
 export interface SessionFilter {
   subject?: string
+  issuer?: string
   connection?: string
   since?: string
   limit?: number
@@ -36,16 +37,52 @@ export interface EventFilter {
   limit?: number
 }
 
+export interface SearchQuery {
+  /** Words (all must appear) and "quoted phrases" (in that order). */
+  text: string
+  /** Only sessions of this identity (subject and issuer); absent = every session (auditors). */
+  owner?: { subject: string; issuer: string }
+  sessionId?: string
+  limit?: number
+}
+
+export interface SearchHit {
+  event: AuditEvent
+  session?: SessionRecord
+}
+
+export interface PruneResult {
+  /** Events up to this seq were removed (a `prune` checkpoint carries the chain across). */
+  throughSeq?: number
+  events: number
+  sessions: number
+}
+
 export interface Store {
   createSession(session: SessionRecord): Promise<void>
   endSession(id: string, end: { endedAt: string; status: SessionStatus; exitCode?: number; error?: string }): Promise<void>
   addSessionConnection(id: string, connection: string): Promise<void>
   getSession(id: string): Promise<SessionRecord | undefined>
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>
-  /** Sessions left `active` by a gateway that stopped without ending them. */
-  markInterrupted(endedAt: string): Promise<number>
-  /** Appends events in order, atomically. Assigns `seq`. */
+  /** Sessions left `active` by a gateway that stopped without ending them; returns their ids. */
+  markInterrupted(endedAt: string): Promise<string[]>
+  /**
+   * Appends events in order, atomically: assigns `seq`, encrypts each payload under its session's
+   * data key, chains it (docs/events.md) and indexes it for search. Writes a signed checkpoint when
+   * enough events or time have passed since the last one.
+   */
   appendEvents(events: AuditEvent[]): Promise<void>
+  /** Events in seq order, decrypted. */
   listEvents(filter?: EventFilter): Promise<AuditEvent[]>
+  /** Audit sinks (src/audit/sinks): the last seq the named sink acknowledged; 0 when it has none. */
+  getSinkCursor(name: string): Promise<number>
+  /** Records that the named sink acknowledged every event up to and including `seq`. */
+  setSinkCursor(name: string, seq: number): Promise<void>
+  /** Full-text search over queries and output (a blind index: ADR 0011). Newest first. */
+  searchEvents(query: SearchQuery): Promise<SearchHit[]>
+  /** Signs a checkpoint over the chain head when events were added since the last one. */
+  checkpoint(kind?: 'interval' | 'stop'): Promise<void>
+  /** Removes sessions that ended before `before` (ISO time), as a prefix of the chain. */
+  prune(before: string): Promise<PruneResult>
   close(): Promise<void>
 }

@@ -30,6 +30,8 @@ export type ServerControl =
   | { t: 'error'; code: AgwErrorCode; message: string }
   /** The gateway will send no more bytes on this tunnel (half-close). */
   | { t: 'eof' }
+  /** Terminal chunk `n` of this session is in the store (the CLI may drop it from its cache). */
+  | { t: 'terminal.ack'; n: number }
 
 export type ClientControl =
   /** First message on the session socket. */
@@ -41,9 +43,9 @@ export type ClientControl =
   /** Withdraw held reviews of this connection (Ctrl-C in the agent's terminal). */
   | { t: 'cancel' }
   /** A chunk of the wrapped command's terminal output (asciicast-style), already masked locally. */
-  | { t: 'terminal'; time: number; kind: 'o' | 'i' | 'r'; data: string }
+  | { t: 'terminal'; time: number; kind: 'o' | 'i' | 'r'; data: string; n?: number }
 
-const serverTypes = new Set(['ready', 'session', 'notice', 'review', 'error', 'eof'])
+const serverTypes = new Set(['ready', 'session', 'notice', 'review', 'error', 'eof', 'terminal.ack'])
 const clientTypes = new Set(['hello', 'end', 'eof', 'cancel', 'terminal'])
 
 function parse<T>(text: string, allowed: Set<string>): T | undefined {

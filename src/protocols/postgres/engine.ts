@@ -4,6 +4,7 @@
  * own BackendKeyData), then run the proxy until either side leaves. Failures reach the client as a
  * PostgreSQL ErrorResponse it can show, never as a dropped socket.
  */
+import type { ConnectionConfig } from '../../config/schema.js'
 import { AgwError, describeError } from '../../errors.js'
 import type { ConnectionOutcome, Engine, EngineContext } from '../engine.js'
 import { CancelRegistry } from './cancel.js'
@@ -15,7 +16,8 @@ import {
   type Frame,
   type StartupPhaseMessage,
 } from './codec/index.js'
-import { PgProxy, type PgInterceptorFactory } from './proxy.js'
+import { pgPolicy, type PgPolicyOptions } from './policy.js'
+import { PgProxy, type PgInterceptor, type PgInterceptorFactory } from './proxy.js'
 import { connectTarget } from './target.js'
 
 /** Startup parameters the gateway passes on to the target. Others are dropped (user and database come from the config). */
@@ -35,8 +37,13 @@ const FORWARDED_PARAMS = new Set([
 
 export interface PostgresEngineOptions {
   startupTimeoutMs?: number
-  /** Policy and masking hook for each connection (issue: policy on PostgreSQL). */
+  /** Policy and masking hook for each connection; takes precedence over `policy`. */
   interceptor?: PgInterceptorFactory
+  /**
+   * Guardrails and masking (src/protocols/postgres/policy.ts) for these connections: the review
+   * gate, the key of the `hash` masking style. Compiled now: a bad rule throws AgwError('bad_input').
+   */
+  policy?: PgPolicyOptions & { connections: ConnectionConfig[] }
 }
 
 /** Reads the first untyped message, answering SSLRequest/GSSENCRequest with 'N'. */
@@ -97,10 +104,12 @@ export class PostgresEngine implements Engine {
   readonly cancels = new CancelRegistry()
   private readonly startupTimeoutMs: number
   private readonly interceptor: PgInterceptorFactory | undefined
+  /** Live interceptors by the client's cancel key: a CancelRequest also withdraws a held statement. */
+  private readonly byCancelKey = new Map<string, PgInterceptor>()
 
   constructor(opts: PostgresEngineOptions = {}) {
     this.startupTimeoutMs = opts.startupTimeoutMs ?? 10_000
-    this.interceptor = opts.interceptor
+    this.interceptor = opts.interceptor ?? (opts.policy ? pgPolicy(opts.policy.connections, opts.policy) : undefined)
   }
 
   async handle(ctx: EngineContext): Promise<ConnectionOutcome> {
@@ -116,6 +125,7 @@ export class PostgresEngine implements Engine {
     const { msg } = startup
     if (msg.kind === 'cancel') {
       const sent = await this.cancels.cancel(msg.pid, msg.secret, ctx.principal)
+      if (sent) this.byCancelKey.get(`${msg.pid}:${msg.secret.toString('hex')}`)?.cancel?.()
       ctx.log.info({ sent }, 'cancel request')
       return { reason: 'client_closed' }
     }
@@ -163,10 +173,14 @@ export class PostgresEngine implements Engine {
     ]
     ctx.channel.write(Buffer.concat(hello))
     ctx.log.debug({ application: params.application_name, dropped }, 'postgres connection ready')
+    const keyId = `${key.pid}:${key.secret.toString('hex')}`
     try {
-      const proxy = new PgProxy(ctx, target, startup.framer, this.interceptor?.(ctx))
+      const interceptor = this.interceptor?.(ctx)
+      if (interceptor) this.byCancelKey.set(keyId, interceptor)
+      const proxy = new PgProxy(ctx, target, startup.framer, interceptor)
       return await proxy.run(startup.rest)
     } finally {
+      this.byCancelKey.delete(keyId)
       this.cancels.release(key)
     }
   }

@@ -29,11 +29,30 @@ import type { TargetSession } from './target.js'
 /** What the interceptor decides for one client message. */
 export type FrontendVerdict = { action: 'forward' } | { action: 'replace'; messages: Buffer[] } | { action: 'respond'; messages: Buffer[] }
 
+/** What the proxy lends its interceptor. */
+export interface PgProxyIo {
+  /** Sends whole server-format messages to the client now (between messages, never inside one). */
+  sendToClient(message: Buffer): void
+  /** Sends a whole client-format message to the server now, after what was already forwarded (while a message is held). */
+  sendToServer(message: Buffer): void
+  /** The server's ParameterStatus values from startup. */
+  parameters: ReadonlyArray<[string, string]>
+}
+
 export interface PgInterceptor {
+  /** Called once before the first message, with the proxy's services. */
+  attach?(io: PgProxyIo): void
   /** Called for each client message after startup; a Promise holds the stream until it settles. */
   frontend?(msg: FrontendMessage, frame: Frame): FrontendVerdict | Promise<FrontendVerdict>
-  /** Called for each server message; returns a replacement message, or undefined to pass it unchanged. */
-  backend?(msg: BackendMessage | undefined, frame: Frame): Buffer | undefined
+  /**
+   * Called for each server message (DataRow and CopyData with `msg` undefined, for speed; every
+   * other message decoded). Returns a replacement message, null to drop the message (an answer to
+   * a message the interceptor itself sent), or undefined to pass it unchanged. The recorder sees
+   * what the client gets. Throwing ends the connection.
+   */
+  backend?(msg: BackendMessage | undefined, frame: Frame): Buffer | null | undefined
+  /** The client sent a CancelRequest for this connection. */
+  cancel?(): void
   /** The connection ended. */
   close?(): void
 }
@@ -88,6 +107,7 @@ export class PgProxy {
   private readonly recorder: QueryRecorder
   private readonly interceptor: PgInterceptor | undefined
   private readonly inbox: Frame[] = []
+  private inboxBytes = 0
   private readonly toTarget = new Outbox()
   private readonly toClient = new Outbox()
   private holding = false
@@ -103,6 +123,19 @@ export class PgProxy {
     this.targetFramer = target.framer
     this.interceptor = interceptor
     this.recorder = new QueryRecorder(ctx.record, ctx.connection.recording)
+    interceptor?.attach?.({
+      sendToClient: (m) => {
+        if (this.finished) return
+        this.toClient.push(m)
+        this.flushClient()
+      },
+      sendToServer: (m) => {
+        if (this.finished) return
+        this.toTarget.push(m)
+        this.flushTarget()
+      },
+      parameters: target.parameters,
+    })
   }
 
   run(initial: Frame[]): Promise<ConnectionOutcome> {
@@ -131,11 +164,17 @@ export class PgProxy {
   private onClientData(chunk: Buffer): void {
     if (this.finished) return
     try {
-      this.clientFramer.push(chunk, (f) => this.inbox.push(f))
+      this.clientFramer.push(chunk, (f) => {
+        this.inbox.push(f)
+        this.inboxBytes += f.raw.length
+      })
     } catch (err) {
       this.protocolViolation(describeError(err))
       return
     }
+    // While a message is held, the client is still read (so a client that goes away is noticed and
+    // its held statement withdrawn), up to a limit; beyond it the client is paused.
+    if (this.holding && this.inboxBytes > HOLD_BUFFER_BYTES) this.ctx.channel.pause()
     this.pumpClient()
   }
 
@@ -143,6 +182,7 @@ export class PgProxy {
     if (this.holding || this.finished) return
     while (this.inbox.length > 0) {
       const frame = this.inbox.shift() as Frame
+      this.inboxBytes -= frame.raw.length
       let verdict: FrontendVerdict | Promise<FrontendVerdict>
       let msg: FrontendMessage
       try {
@@ -159,7 +199,7 @@ export class PgProxy {
       if (verdict instanceof Promise) {
         this.flushTarget()
         this.holding = true
-        this.ctx.channel.pause()
+        if (this.inboxBytes > HOLD_BUFFER_BYTES) this.ctx.channel.pause()
         verdict.then(
           (v) => {
             this.holding = false
@@ -254,11 +294,12 @@ export class PgProxy {
 
   private onTargetFrame(f: Frame): void {
     const rec = this.recorder
-    const hook = this.interceptor?.backend
-    let out: Buffer | undefined
+    const ic = this.interceptor
+    let out: Buffer | null | undefined
     switch (f.type) {
       case BackendType.DataRow: {
-        out = hook?.(undefined, f)
+        out = ic?.backend?.(undefined, f)
+        if (out === null) return
         if (out) {
           rec.onDataRow(out.subarray(5))
           this.toClient.push(out)
@@ -269,16 +310,24 @@ export class PgProxy {
         return
       }
       case BackendType.CopyData: {
-        out = hook?.(undefined, f)
+        out = ic?.backend?.(undefined, f)
+        if (out === null) return
         const data = out ? out.subarray(5) : f.body
         if (this.copyOut) rec.onCopyData(data, true)
         this.toClient.push(out ?? f.raw)
         return
       }
+      case BackendType.BackendKeyData:
+        // Never pass the target's real key on.
+        return
       default:
         break
     }
-    const msg = decodeBackend(f)
+    const decoded = decodeBackend(f)
+    out = ic?.backend?.(decoded, f)
+    if (out === null) return
+    // The recorder sees what the client gets: a replaced message is read back from its bytes.
+    const msg = out ? decodeBackend({ type: out[0] as number, body: out.subarray(5) }) : decoded
     switch (msg.type) {
       case 'RowDescription':
         rec.onRowDescription(msg.fields)
@@ -307,13 +356,9 @@ export class PgProxy {
       case 'CopyBothResponse':
         this.copyOut = true
         break
-      case 'BackendKeyData':
-        // Never pass the target's real key on.
-        return
       default:
         break
     }
-    out = hook?.(msg, f)
     this.toClient.push(out ?? f.raw)
   }
 
@@ -371,3 +416,5 @@ export class PgProxy {
 }
 
 const FORWARD: FrontendVerdict = { action: 'forward' }
+/** Client bytes kept while a message is held before the client is paused. */
+const HOLD_BUFFER_BYTES = 1024 * 1024

@@ -1,0 +1,260 @@
+/**
+ * Content detectors: personal data and secrets found by their shape, checked where a checksum
+ * exists (Luhn for card numbers, ISO 7064 mod 97 for IBANs). Each detector has a cheap necessary
+ * condition (`hint`) used to skip text quickly; only text that passes it is searched in full.
+ *
+ * Patterns are ASCII: they find the same things in UTF-8 read as latin1, which is how the proxy
+ * looks at a value before it decodes it.
+ */
+
+export interface Detector {
+  name: string
+  /** Global regular expression for candidates. */
+  pattern: RegExp
+  /** A cheap necessary condition on one value: a value without it cannot match. */
+  hint: string
+  /** Further check on the candidate (the masked part). */
+  validate?: (value: string) => boolean
+  /** Capture group holding the part to mask (default: the whole match). */
+  group?: number
+  /** The partial form: enough to recognise it, not enough to use it. */
+  partial: (value: string) => string
+}
+
+function digits(s: string): string {
+  return s.replace(/\D/g, '')
+}
+
+export function luhn(num: string): boolean {
+  let sum = 0
+  let double = false
+  for (let i = num.length - 1; i >= 0; i--) {
+    let d = num.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return false
+    if (double) {
+      d *= 2
+      if (d > 9) d -= 9
+    }
+    sum += d
+    double = !double
+  }
+  return sum % 10 === 0
+}
+
+/** Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro). */
+const CARD_PREFIX = /^(4|5[1-5]|2[2-7]|3[47]|3[0689]|6(011|4[4-9]|5|2)|35|5[06-8]|6[37])/
+
+function cardNumber(value: string): boolean {
+  const d = digits(value)
+  if (d.length < 13 || d.length > 19) return false
+  if (/^(\d)\1+$/.test(d)) return false
+  // Separators, when present, must be used consistently (one kind).
+  const seps = new Set(value.replace(/\d/g, ''))
+  if (seps.size > 1) return false
+  return CARD_PREFIX.test(d) && luhn(d)
+}
+
+export function ibanValid(value: string): boolean {
+  const s = value.replace(/ /g, '').toUpperCase()
+  if (s.length < 15 || s.length > 34) return false
+  const moved = s.slice(4) + s.slice(0, 4)
+  let rem = 0
+  for (const ch of moved) {
+    const code = ch.charCodeAt(0)
+    const v = code >= 65 && code <= 90 ? String(code - 55) : ch
+    for (const c of v) rem = (rem * 10 + (c.charCodeAt(0) - 48)) % 97
+  }
+  return rem === 1
+}
+
+function keepLast(value: string, n: number, keepSeparators = false): string {
+  let seen = 0
+  let out = ''
+  for (let i = value.length - 1; i >= 0; i--) {
+    const ch = value[i] as string
+    const isDigit = /[0-9A-Za-z]/.test(ch)
+    if (!isDigit && keepSeparators) out = ch + out
+    else if (isDigit && seen < n) {
+      out = ch + out
+      seen++
+    } else if (isDigit) out = `*${out}`
+  }
+  return out
+}
+
+function prefixOnly(prefix: RegExp): (v: string) => string {
+  return (v) => `${prefix.exec(v)?.[0] ?? ''}****`
+}
+
+const SECRET_KEYS = '(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)'
+
+export const DETECTORS: Readonly<Record<string, Detector>> = {
+  email: {
+    name: 'email',
+    pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+    hint: '@[A-Za-z0-9]',
+    partial: (v) => {
+      const at = v.indexOf('@')
+      return `${v[0]}***${v.slice(at)}`
+    },
+  },
+  credit_card: {
+    name: 'credit_card',
+    pattern: /(?<![0-9A-Za-z.-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|[.-]\d)/g,
+    hint: '(?<![0-9A-Za-z.-])\\d(?:[ -]?\\d){12}',
+    validate: cardNumber,
+    partial: (v) => keepLast(v, 4, true),
+  },
+  iban: {
+    name: 'iban',
+    pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])/g,
+    hint: '(?<![A-Za-z0-9])[A-Z]{2}\\d{2}',
+    validate: ibanValid,
+    partial: (v) => `${v.slice(0, 2)}${keepLast(v.slice(2), 4, true)}`,
+  },
+  us_ssn: {
+    name: 'us_ssn',
+    pattern: /(?<![0-9-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9-])/g,
+    hint: '(?<![0-9-])\\d{3}-\\d{2}-\\d{4}',
+    partial: (v) => `***-**-${v.slice(-4)}`,
+  },
+  phone: {
+    name: 'phone',
+    pattern: /(?<![\w.+-])(?:\+[1-9](?:[ .-]?\(?\d\)?){7,14}|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w.-]|\.\d)/g,
+    hint: '\\+\\d|(?<![\\w.+-])\\(?\\d{3}\\)?[ .-]\\d{3}[ .-]\\d{4}',
+    validate: (v) => {
+      const n = digits(v).length
+      return n >= 10 && n <= 15
+    },
+    partial: (v) => keepLast(v, 4, true),
+  },
+  aws_access_key: {
+    name: 'aws_access_key',
+    pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}(?![A-Z0-9])/g,
+    hint: 'A[KSBCGINRP][A-Z]A[A-Z0-9]{16}',
+    partial: prefixOnly(/^.{4}/),
+  },
+  aws_secret_key: {
+    name: 'aws_secret_key',
+    pattern: /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
+    hint: '(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])',
+    // Mixed case and digits: a 40-character hex digest (a git SHA) is not one.
+    validate: (v) => /[a-z]/.test(v) && /[A-Z]/.test(v) && /\d/.test(v),
+    partial: () => '****',
+  },
+  github_token: {
+    name: 'github_token',
+    pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])/g,
+    hint: 'gh[pousr]_|github_pat_',
+    partial: prefixOnly(/^(github_pat_|gh[pousr]_)/),
+  },
+  slack_token: {
+    name: 'slack_token',
+    pattern: /(?<![A-Za-z0-9-])xox[abposre]-[A-Za-z0-9-]{10,}|https:\/\/hooks\.slack\.com\/(?:services|workflows)\/[A-Za-z0-9/_-]+/g,
+    hint: 'xox[abposre]-|hooks\\.slack\\.com',
+    partial: prefixOnly(/^(xox[a-z]-|https:\/\/hooks\.slack\.com\/)/),
+  },
+  stripe_key: {
+    name: 'stripe_key',
+    pattern: /(?<![A-Za-z0-9_])(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}|whsec_[A-Za-z0-9]{20,})(?![A-Za-z0-9_])/g,
+    hint: '[sr]k_live_|[sr]k_test_|whsec_',
+    partial: prefixOnly(/^((sk|rk)_(live|test)_|whsec_)/),
+  },
+  google_token: {
+    name: 'google_token',
+    pattern: /(?<![A-Za-z0-9_-])(?:AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}|GOCSPX-[0-9A-Za-z_-]{20,})(?![A-Za-z0-9_-])/g,
+    hint: 'AIza|ya29\\.|GOCSPX-',
+    partial: prefixOnly(/^(AIza|ya29\.|GOCSPX-)/),
+  },
+  jwt: {
+    name: 'jwt',
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
+    hint: 'eyJ',
+    partial: () => 'eyJ****',
+  },
+  private_key: {
+    name: 'private_key',
+    pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+    hint: '-----BEGIN ',
+    partial: () => '-----BEGIN PRIVATE KEY-----****',
+  },
+  bearer_token: {
+    name: 'bearer_token',
+    pattern: /(?<![A-Za-z0-9])[Bb]earer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)/g,
+    hint: 'earer[ \\t]',
+    group: 1,
+    partial: () => '****',
+  },
+  password: {
+    name: 'password',
+    pattern: new RegExp(
+      `(?<![A-Za-z0-9_])[A-Za-z0-9_-]*${SECRET_KEYS}[A-Za-z0-9_-]*["']?[ \\t]*[:=][ \\t]*["']?((?!null\\b|true\\b|false\\b)[^\\s"'&,;{}()\\[\\]]+)|:\\/\\/[^:/\\s@]+:([^@/\\s]+)@`,
+      'gi',
+    ),
+    hint: '[Pp][Aa][Ss][Ss]|[Pp][Ww][Dd]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Tt][Oo][Kk][Ee][Nn]|[Kk][Ee][Yy]|[Cc][Rr][Ee][Dd]|://',
+    group: 1,
+    partial: () => '****',
+  },
+}
+
+export const DETECTOR_NAMES = Object.keys(DETECTORS)
+
+/** Config names -> detectors; `all` means every one. Throws on an unknown name (with the known ones). */
+export function detectorsFor(names: readonly string[]): Detector[] {
+  const out = new Map<string, Detector>()
+  for (const n of names) {
+    if (n === 'all') {
+      for (const d of Object.values(DETECTORS)) out.set(d.name, d)
+      continue
+    }
+    const d = DETECTORS[n]
+    if (!d) throw new Error(`unknown detector "${n}"; known: ${DETECTOR_NAMES.join(', ')}, all`)
+    out.set(n, d)
+  }
+  return [...out.values()]
+}
+
+export interface Found {
+  start: number
+  end: number
+  detector: Detector
+  value: string
+}
+
+/** Every detector hit in `text`, in order, without overlaps (the earlier, then longer, wins). */
+export function findAll(text: string, detectors: readonly Detector[]): Found[] {
+  const found: Found[] = []
+  for (const d of detectors) {
+    d.pattern.lastIndex = 0
+    for (let m = d.pattern.exec(text); m; m = d.pattern.exec(text)) {
+      let value = m[0]
+      let start = m.index
+      if (d.group !== undefined) {
+        // The password detector has a second form (URL credentials) in group 2.
+        const g = m[d.group] ?? m[d.group + 1]
+        if (g === undefined) continue
+        start = m.index + m[0].lastIndexOf(g)
+        value = g
+      }
+      if (value === '') continue
+      if (d.validate && !d.validate(value)) {
+        // A failed check at this position may hide a valid candidate starting inside it.
+        d.pattern.lastIndex = m.index + 1
+        continue
+      }
+      found.push({ start, end: start + value.length, detector: d, value })
+      if (m[0].length === 0) d.pattern.lastIndex++
+    }
+  }
+  if (found.length < 2) return found
+  found.sort((a, b) => a.start - b.start || b.end - a.end)
+  const out: Found[] = []
+  let end = -1
+  for (const f of found) {
+    if (f.start >= end) {
+      out.push(f)
+      end = f.end
+    }
+  }
+  return out
+}

@@ -1,0 +1,206 @@
+/**
+ * The SQLite store as the gateway uses it: what it keeps encrypted, reading back, the blind search
+ * index, retention that keeps the chain verifiable, and master key rotation.
+ */
+import Database from 'better-sqlite3'
+import { randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { verifyChain } from '../../../src/audit/verify.js'
+import { uuidv7 } from '../../../src/ids.js'
+import type { AuditEvent } from '../../../src/recording/events.js'
+import { SqliteChainSource } from '../../../src/storage/sqlite-chain.js'
+import { SqliteStore } from '../../../src/storage/sqlite.js'
+import { queryEvent, session, tempStorePath } from '../audit/tamper.js'
+
+const stores: SqliteStore[] = []
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close()
+})
+
+function openStore(path = tempStorePath(), key = randomBytes(32), opts = {}): { store: SqliteStore; path: string; key: Buffer } {
+  const store = new SqliteStore(path, { masterKey: key, ...opts })
+  stores.push(store)
+  return { store, path, key }
+}
+
+function verify(path: string, key: Buffer) {
+  const source = new SqliteChainSource(path, key)
+  try {
+    return verifyChain(source)
+  } finally {
+    source.close()
+  }
+}
+
+/** Every byte of the store: the main file and its write-ahead log. */
+function fileBytes(path: string): string {
+  let out = readFileSync(path).toString('latin1')
+  try {
+    out += readFileSync(`${path}-wal`).toString('latin1')
+  } catch {
+    // no WAL
+  }
+  return out
+}
+
+describe('at rest', () => {
+  it('keeps SQL text, result rows, identities and commands out of the file in clear', async () => {
+    const { store, path } = openStore()
+    const s = session({ identity: { kind: 'human', subject: 'alice', email: 'alice.secret@example.com', groups: ['sre'], issuer: 'https://idp.test' }, command: 'psql postgres://app:Hunter2Password@db/app' })
+    await store.createSession(s)
+    const e = queryEvent(s.id, "select card from payments where owner = 'Zebediah Quux'", 0)
+    const r = queryEvent(s.id, '', 1)
+    r.data.rows = [['4111-XXXX-XXXX-1111-visible-only-masked'], ['row-value-Xylophone']]
+    await store.appendEvents([e, r])
+    await store.checkpoint()
+    const bytes = fileBytes(path)
+    // Control: what is meant to be in clear (agent, host) is found, so the search below is real.
+    expect(bytes).toContain(s.host)
+    for (const secret of ['Zebediah', 'Xylophone', 'alice.secret@example.com', 'Hunter2Password', 'payments']) expect(bytes).not.toContain(secret)
+    // ...and they read back decrypted.
+    const events = await store.listEvents({ sessionId: s.id })
+    expect(events.map((x) => x.data.sql ?? x.data.rows)).toEqual([e.data.sql, r.data.rows])
+    expect((await store.getSession(s.id))?.identity.email).toBe('alice.secret@example.com')
+    expect((await store.getSession(s.id))?.command).toBe(s.command)
+  })
+
+  it('cannot be opened with another master key', async () => {
+    const { store, path } = openStore()
+    await store.close()
+    expect(() => new SqliteStore(path, { masterKey: randomBytes(32) })).toThrow(/encrypted under master key/)
+  })
+
+  it('answers a damaged file with a clear error, not a crash', () => {
+    const path = tempStorePath()
+    writeFileSync(path, randomBytes(8192))
+    expect(() => new SqliteStore(path, { masterKey: randomBytes(32) })).toThrow(/cannot open the store .*damaged or not an agw store/)
+  })
+})
+
+describe('events', () => {
+  it('come back in seq order, decrypted, after a seq (what the sinks read)', async () => {
+    const { store } = openStore()
+    const s = session()
+    await store.createSession(s)
+    const batch: AuditEvent[] = Array.from({ length: 10 }, (_, i) => queryEvent(s.id, `select ${i}`, i))
+    await store.appendEvents(batch.slice(0, 4))
+    await store.appendEvents(batch.slice(4))
+    const after = await store.listEvents({ afterSeq: batch[2]!.seq!, limit: 3 })
+    expect(after.map((e) => e.id)).toEqual(batch.slice(3, 6).map((e) => e.id))
+    expect(after.map((e) => e.seq)).toEqual([4, 5, 6])
+    expect(after[0]?.actor?.email).toBe('alice@example.com')
+  })
+
+  it('keeps events without a session (auth.failed) under a day key', async () => {
+    const { store, path, key } = openStore()
+    await store.appendEvents([{ id: uuidv7(), time: new Date().toISOString(), type: 'auth.failed', data: { reason: 'expired token' } }])
+    expect((await store.listEvents())[0]?.data.reason).toBe('expired token')
+    await store.checkpoint()
+    expect(verify(path, key).ok).toBe(true)
+  })
+
+  it('keep sink cursors', async () => {
+    const { store } = openStore()
+    expect(await store.getSinkCursor('siem')).toBe(0)
+    await store.setSinkCursor('siem', 42)
+    expect(await store.getSinkCursor('siem')).toBe(42)
+  })
+})
+
+describe('search', () => {
+  it('finds words and phrases of queries and output; only the owner sees theirs', async () => {
+    const { store, path } = openStore()
+    const mine = session()
+    const theirs = session({ identity: { kind: 'human', subject: 'bob', groups: [], issuer: 'https://idp.test' } })
+    await store.createSession(mine)
+    await store.createSession(theirs)
+    const q1 = queryEvent(mine.id, 'SELECT email FROM customers WHERE region = 42', 0)
+    const q2 = queryEvent(theirs.id, 'select * from customers', 0)
+    const t: AuditEvent = { id: uuidv7(), time: new Date().toISOString(), type: 'terminal.output', sessionId: mine.id, data: { n: 1, time: 0.5, kind: 'o', data: '\u001b[1mRebuilding\u001b[0m the flux capacitor\r\n' } }
+    await store.appendEvents([q1, q2, t])
+    const ids = async (text: string, owner?: { subject: string; issuer: string }) =>
+      (await store.searchEvents({ text, ...(owner ? { owner } : {}) })).map((h) => h.event.id)
+    expect(await ids('customers')).toEqual([q2.id, q1.id])
+    expect(await ids('customers', { subject: 'alice', issuer: 'https://idp.test' })).toEqual([q1.id])
+    expect(await ids('"email from customers"')).toEqual([q1.id])
+    expect(await ids('"customers email"')).toEqual([])
+    expect(await ids('flux rebuilding')).toEqual([t.id])
+    expect(await ids('nothing-like-this')).toEqual([])
+    // The index holds keyed tokens, never the words.
+    await store.close()
+    expect(fileBytes(path)).toContain(mine.host)
+    expect(fileBytes(path)).not.toContain('capacitor')
+  })
+})
+
+describe('retention', () => {
+  it('prunes old ended sessions as a prefix; the chain still verifies; their keys are gone', async () => {
+    const { store, path, key } = openStore()
+    const old = session()
+    const young = session()
+    await store.createSession(old)
+    await store.appendEvents([queryEvent(old.id, 'select 1', 0), queryEvent(old.id, 'select 1', 1)])
+    await store.endSession(old.id, { endedAt: new Date(Date.now() - 40 * 86_400_000).toISOString(), status: 'ended' })
+    await store.createSession(young)
+    await store.appendEvents([queryEvent(young.id, 'select 2', 0), queryEvent(old.id, 'late event of the old session', 1), queryEvent(young.id, 'select 3', 2)])
+    const result = await store.prune(new Date(Date.now() - 30 * 86_400_000).toISOString())
+    // The old session's late event (seq 4) sits after the young session's first one: only seq 1-2 go.
+    expect(result).toMatchObject({ throughSeq: 2, events: 2, sessions: 0 })
+    expect(verify(path, key)).toMatchObject({ ok: true, firstSeq: 3, events: 3 })
+    await store.endSession(young.id, { endedAt: new Date(Date.now() - 35 * 86_400_000).toISOString(), status: 'ended' })
+    expect(await store.prune(new Date(Date.now() - 30 * 86_400_000).toISOString())).toMatchObject({ throughSeq: 5, events: 3, sessions: 2 })
+    expect(await store.listSessions()).toEqual([])
+    const db = new Database(path, { readonly: true })
+    expect(db.prepare(`SELECT count(*) AS n FROM keyring WHERE purpose = 'data'`).get()).toEqual({ n: 0 })
+    db.close()
+    expect(verify(path, key)).toMatchObject({ ok: true, events: 0 })
+    // New events continue the chain from the retention checkpoint.
+    const next = session()
+    await store.createSession(next)
+    await store.appendEvents([queryEvent(next.id, 'select 4', 0)])
+    expect(verify(path, key)).toMatchObject({ ok: true, events: 1, firstSeq: 6 })
+  })
+})
+
+describe('rotation', () => {
+  it('re-wraps the keys under a new master key; events stay as they are and verify', async () => {
+    const { store, path, key } = openStore()
+    const s = session()
+    await store.createSession(s)
+    await store.appendEvents([queryEvent(s.id, 'select rotated', 0)])
+    await store.close()
+    const before = new Database(path, { readonly: true }).prepare('SELECT payload, hash FROM events').all()
+    const next = randomBytes(32)
+    const rotating = new SqliteStore(path, { masterKey: key })
+    expect(rotating.rotateMasterKey(next)).toBeGreaterThanOrEqual(3)
+    await rotating.close()
+    expect(() => new SqliteStore(path, { masterKey: key })).toThrow(/encrypted under master key/)
+    const { store: after } = openStore(path, next)
+    expect((await after.listEvents())[0]?.data.sql).toBe('select rotated')
+    expect(new Database(path, { readonly: true }).prepare('SELECT payload, hash FROM events').all()).toEqual(before)
+    expect(verify(path, next).ok).toBe(true)
+  })
+})
+
+describe('the walking skeleton store (schema 1)', () => {
+  it('is converted: rows re-appended through the chain, clear text scrubbed from the file', async () => {
+    const path = tempStorePath()
+    const db = new Database(path)
+    db.exec(`CREATE TABLE sessions (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, exit_code INTEGER, error TEXT, subject TEXT NOT NULL, identity TEXT NOT NULL, agent TEXT NOT NULL, host TEXT NOT NULL, command TEXT, connections TEXT NOT NULL);
+      CREATE INDEX sessions_started ON sessions(started_at); CREATE INDEX sessions_subject ON sessions(subject);
+      CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, time TEXT NOT NULL, type TEXT NOT NULL, session_id TEXT, connection_id TEXT, connection TEXT, actor TEXT, data TEXT NOT NULL);
+      CREATE INDEX events_session ON events(session_id, seq); PRAGMA user_version = 1;`)
+    const sid = uuidv7()
+    db.prepare(`INSERT INTO sessions VALUES (?, ?, ?, 'ended', 0, NULL, 'alice', ?, 'psql', 'host', 'psql', '["pg"]')`).run(sid, new Date().toISOString(), new Date().toISOString(), JSON.stringify({ kind: 'human', subject: 'alice', groups: [], issuer: 'https://idp.test' }))
+    db.prepare(`INSERT INTO events (id, time, type, session_id, data) VALUES (?, ?, 'query', ?, ?)`).run(uuidv7(), new Date().toISOString(), sid, JSON.stringify({ sql: 'select legacy_marker_column' }))
+    db.close()
+    const key = randomBytes(32)
+    const { store } = openStore(path, key)
+    expect((await store.listEvents())[0]?.data.sql).toBe('select legacy_marker_column')
+    expect((await store.searchEvents({ text: 'legacy_marker_column' })).length).toBe(1)
+    await store.close()
+    expect(fileBytes(path)).not.toContain('legacy_marker_column')
+    expect(verify(path, key).ok).toBe(true)
+  })
+})
