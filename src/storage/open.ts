@@ -4,6 +4,8 @@ import { parseDuration } from '../config/schema.js'
 import { ensureMasterKey, readMasterKey } from '../gateway/keys.js'
 import type { Logger } from '../log.js'
 import { openStore, type SqliteStore, type SqliteStoreOptions } from './sqlite.js'
+import { withWriterThread } from './threaded.js'
+import type { WriterThreadData } from './writer-thread.js'
 
 export type { SqliteStore }
 
@@ -21,8 +23,23 @@ export function openConfiguredStore(config: GatewayConfig, extra: Partial<Sqlite
   return openStore(config.storage.url, storeOptions(config, readMasterKey(config.encryption.keyFile), { passive: true, ...extra }))
 }
 
-/** The gateway's own store: creates the master key on first start, logs checkpoints and prunes. */
-export function openGatewayStore(config: GatewayConfig, log: Logger): SqliteStore {
+/**
+ * The gateway's own store: creates the master key on first start, logs checkpoints and prunes.
+ * Event appends run on a writer thread (threaded.ts) unless `inline` is asked for.
+ */
+export function openGatewayStore(config: GatewayConfig, log: Logger, opts: { inline?: boolean } = {}): SqliteStore {
+  const masterKey = ensureMasterKey(config.encryption.keyFile)
+  if (!opts.inline && config.storage.url.startsWith('sqlite:') && config.storage.url !== 'sqlite::memory:' && process.env.AGW_STORE_WRITER !== 'inline') {
+    const main = openStore(config.storage.url, storeOptions(config, masterKey, { passive: true }))
+    const data: WriterThreadData = {
+      path: config.storage.url.slice('sqlite:'.length),
+      masterKey,
+      checkpointEvents: config.storage.checkpoint.events,
+      checkpointIntervalMs: parseDuration(config.storage.checkpoint.interval),
+    }
+    if (config.storage.retention !== undefined) data.retentionDays = config.storage.retention
+    return withWriterThread(main, data, log)
+  }
   const extra: Partial<SqliteStoreOptions> = {
     // The log is a copy of the chain head outside the store: a tail cut with its checkpoints
     // deleted still disagrees with it.
@@ -32,5 +49,5 @@ export function openGatewayStore(config: GatewayConfig, log: Logger): SqliteStor
     },
   }
   if (config.storage.retention !== undefined) extra.retentionDays = config.storage.retention
-  return openStore(config.storage.url, storeOptions(config, ensureMasterKey(config.encryption.keyFile), extra))
+  return openStore(config.storage.url, storeOptions(config, masterKey, extra))
 }

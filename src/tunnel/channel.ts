@@ -35,6 +35,7 @@ export class TunnelChannel<In, Out> extends EventEmitter<ChannelEvents<In>> {
     this.hwm = opts.highWaterMark ?? 1024 * 1024
     ws.binaryType = 'nodebuffer'
     ws.on('message', (data, isBinary) => {
+      if (this.closed) return
       if (isBinary) {
         this.emit('data', data as Buffer)
         return
@@ -95,6 +96,9 @@ export class TunnelChannel<In, Out> extends EventEmitter<ChannelEvents<In>> {
   close(code = 1000, reason = ''): void {
     if (this.closed) return
     this.closed = true
+    // A paused socket would never read the peer's close frame (the handshake would wait for ws's
+    // 30 s timeout): read again, dropping whatever data still arrives.
+    if (this.ws.isPaused) this.ws.resume()
     try {
       this.ws.close(code, reason.slice(0, 120))
     } catch {

@@ -152,8 +152,7 @@ export class PgProxy {
       this.target.on('drain', () => channel.resume())
       this.target.on('error', (err) => this.targetGone(describeError(err)))
       this.target.on('close', () => this.targetGone('the target closed the connection'))
-      const onAbort = () => this.shutdown()
-      this.ctx.shutdown.addEventListener('abort', onAbort, { once: true })
+      this.ctx.shutdown.addEventListener('abort', this.onShutdown, { once: true })
       this.inbox.push(...initial)
       this.pumpClient()
     })
@@ -401,14 +400,22 @@ export class PgProxy {
     this.finish({ reason: 'shutdown' })
   }
 
+  private readonly onShutdown = () => this.shutdown()
+
   private finish(outcome: ConnectionOutcome): void {
     if (this.finished) return
     this.finished = true
+    this.ctx.shutdown.removeEventListener('abort', this.onShutdown)
     this.interceptor?.close?.()
     if (!this.target.destroyed) {
-      if (!this.terminated && this.target.writable) this.target.write(Buffer.from([0x58, 0, 0, 0, 4]))
-      this.target.end()
-      this.target.destroySoon()
+      if (this.target.isPaused()) {
+        // The target is blocked sending a result nobody will read: drop the connection now.
+        this.target.destroy()
+      } else {
+        if (!this.terminated && this.target.writable) this.target.write(Buffer.from([0x58, 0, 0, 0, 4]))
+        this.target.end()
+        setTimeout(() => this.target.destroy(), 2000).unref()
+      }
     }
     this.ctx.channel.close(1000, outcome.reason)
     this.resolveRun(outcome)
