@@ -151,8 +151,9 @@ export class PostgresEngine implements Engine {
     } catch (err) {
       const e = err instanceof AgwError ? err : new AgwError('unreachable', describeError(err))
       ctx.log.warn({ err: e.message }, 'target connection failed')
-      ctx.channel.write(fatal('08006', `agw: ${e.message}`, 'The gateway could not open the target; try again later or ask the gateway operator.'))
+      // The control message first: the CLI must know why before the tool sees the error and exits.
       ctx.channel.control({ t: 'error', code: 'unreachable', message: e.message })
+      ctx.channel.write(fatal('08006', `agw: ${e.message}`, 'The gateway could not open the target; try again later or ask the gateway operator.'))
       return { reason: 'error', error: e.message }
     }
 

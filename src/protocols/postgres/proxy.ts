@@ -389,8 +389,9 @@ export class PgProxy {
     }
     const message = `agw: connection "${this.ctx.connection.name}": ${reason}`
     this.flushClient()
-    this.ctx.channel.write(encodeErrorResponse({ severity: 'FATAL', code: '57P01', message }))
+    // The control message first: the CLI must know why before the tool sees the error and exits.
     this.ctx.channel.control({ t: 'error', code: 'unreachable', message })
+    this.ctx.channel.write(encodeErrorResponse({ severity: 'FATAL', code: '57P01', message }))
     this.finish({ reason: 'target_closed', error: reason })
   }
 
