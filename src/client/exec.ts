@@ -10,7 +10,8 @@ import type { IPty } from 'node-pty'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
 import { AgwError, EXIT_CODES } from '../errors.js'
-import type { ServerControl } from '../tunnel/protocol.js'
+import type { ConnectionInfo } from '../gateway/gateway.js'
+import type { ReviewSummary, ServerControl } from '../tunnel/protocol.js'
 import { environmentFor, localUser, openEndpoints, SUPPORTED_TYPES, type Endpoint } from './endpoints.js'
 import type { GatewayClient } from './gateway-client.js'
 import { openCacheQuietly } from './cache.js'
@@ -56,34 +57,62 @@ export class RunErrors {
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }
 
+function oneLine(text: string, max: number): string {
+  const t = text.replace(/\s+/g, ' ').trim()
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t
+}
+
+/** A review push as one line: the hold (what, which rule, waiting for whom, Ctrl-C cancels), then the decision. */
+export function describeReview(r: ReviewSummary): string {
+  if (r.state === 'pending') {
+    return `held for review ${r.id} by rule ${r.rule}; waiting for ${r.reviewers.join(', ')} — Ctrl-C cancels: ${oneLine(r.statement, 100)}`
+  }
+  const by = r.decidedBy ? ` by ${r.decidedBy}` : ''
+  const why = r.reason ? `: ${oneLine(r.reason, 200)}` : ''
+  if (r.state === 'approved') {
+    const until = r.until ? ` (and matching statements of this session until ${new Date(r.until).toLocaleTimeString()})` : ''
+    return `review ${r.id} approved${by}${why}; running the statement${until}`
+  }
+  return `review ${r.id} ${r.state}${by}${why}; the statement was not run`
+}
+
 export function describeControl(msg: ServerControl): string | undefined {
   switch (msg.t) {
     case 'notice':
       return msg.message
     case 'error':
       return msg.message
-    case 'review': {
-      const r = msg.review
-      if (r.state === 'pending') return `held for review ${r.id} by rule ${r.rule}; waiting for ${r.reviewers.join(', ')} (Ctrl-C cancels): ${r.statement}`
-      return `review ${r.id} ${r.state}${r.decidedBy ? ` by ${r.decidedBy}` : ''}${r.reason ? `: ${r.reason}` : ''}`
-    }
+    case 'review':
+      return describeReview(msg.review)
     default:
       return undefined
   }
+}
+
+/**
+ * agw's own line while COMMAND owns the terminal: on stderr, from the start of a cleared line and
+ * ended with CR LF (the terminal is in raw mode), so it does not run into what the tool drew.
+ */
+export function ptyLine(line: string, color: boolean): string {
+  const label = color ? '\x1b[1;33magw:\x1b[0m' : 'agw:'
+  return `\r\x1b[2K${label} ${line.replace(/^agw: /, '')}\r\n`
 }
 
 export async function runExec(opts: ExecOptions): Promise<number> {
   const { client, say } = opts
   const [principal, available] = await Promise.all([client.whoami(), client.connections()])
   const names = opts.connections.length > 0 ? opts.connections : available.filter((c) => SUPPORTED_TYPES.has(c.type)).map((c) => c.name)
-  const chosen = names.map((n) => {
-    const c = available.find((a) => a.name === n)
-    if (!c) {
-      throw new AgwError('forbidden', `connection "${n}" does not exist or is not open to ${principal.email ?? principal.subject} (available: ${available.map((a) => a.name).join(', ') || 'none'})`)
-    }
-    return c
-  })
   const agent = opts.agent ?? basename(opts.command)
+  const missing = names.filter((n) => !available.some((a) => a.name === n))
+  if (missing.length > 0) {
+    // Ask anyway, so the gateway records the refused attempt (auth.failed), then say what is open.
+    await SessionHandle.open(client, { agent, host: hostname(), connections: names }).then(
+      (s) => s.end(null, 'refused'),
+      () => undefined,
+    )
+    throw new AgwError('forbidden', `connection "${missing[0]}" does not exist or is not open to ${principal.email ?? principal.subject} (available: ${available.map((a) => a.name).join(', ') || 'none'})`)
+  }
+  const chosen = names.map((n) => available.find((a) => a.name === n) as ConnectionInfo)
   const session = await SessionHandle.open(client, {
     agent,
     host: hostname(),
@@ -91,10 +120,22 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     connections: chosen.map((c) => c.name),
   })
   const errors = new RunErrors()
+  const usePty = opts.terminal === 'pty' || (opts.terminal === 'auto' && process.stdin.isTTY === true)
+  // Held statements of this session, from the gateway's review pushes: Ctrl-C withdraws them.
+  const held = new Set<string>()
   session.onControl((msg) => {
+    if (msg.t === 'review') {
+      if (msg.review.state === 'pending') held.add(msg.review.id)
+      else held.delete(msg.review.id)
+    }
     const line = describeControl(msg)
-    if (line) say(`agw: ${line}`)
+    if (!line) return
+    if (usePty && msg.t === 'review') process.stderr.write(ptyLine(line, process.stderr.isTTY === true))
+    else say(`agw: ${line}`)
   })
+  const interrupted = () => {
+    if (held.size > 0) session.cancelHeld()
+  }
   let endpoints: Endpoint[] = []
   try {
     endpoints = await openEndpoints({
@@ -108,7 +149,6 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...environmentFor(endpoints, session.id) }
     for (const k of ['PGHOSTADDR', 'PGSERVICE', 'PGSERVICEFILE', 'PGREQUIRESSL', 'PGSSLCERT', 'PGSSLKEY']) delete env[k]
     delete env.AGW_TOKEN
-    const usePty = opts.terminal === 'pty' || (opts.terminal === 'auto' && process.stdin.isTTY === true)
     const recording = usePty
       ? await startTerminalRecording(client, session, {
           say,
@@ -117,7 +157,7 @@ export async function runExec(opts: ExecOptions): Promise<number> {
           ...(opts.recordInput ? { input: true } : {}),
         })
       : undefined
-    const { code, signal } = usePty ? await runInPty(opts.command, opts.args, env, recording?.recorder) : await runWithPipes(opts.command, opts.args, env)
+    const { code, signal } = usePty ? await runInPty(opts.command, opts.args, env, recording?.recorder, interrupted) : await runWithPipes(opts.command, opts.args, env, interrupted)
     await recording?.finish()
     await session.end(code, signal)
     const exit = code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0)
@@ -135,10 +175,13 @@ interface Exit {
   signal?: string
 }
 
-function runWithPipes(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Exit> {
+function runWithPipes(command: string, args: string[], env: NodeJS.ProcessEnv, onInterrupt?: () => void): Promise<Exit> {
   return new Promise<Exit>((resolve, reject) => {
     const child = spawn(command, args, { stdio: 'inherit', env })
-    const forward = (sig: NodeJS.Signals) => child.kill(sig)
+    const forward = (sig: NodeJS.Signals) => {
+      if (sig === 'SIGINT') onInterrupt?.()
+      child.kill(sig)
+    }
     for (const s of SIGNALS) process.on(s, forward)
     const cleanup = () => {
       for (const s of SIGNALS) process.off(s, forward)
@@ -155,7 +198,7 @@ function runWithPipes(command: string, args: string[], env: NodeJS.ProcessEnv): 
   })
 }
 
-async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv, recorder?: TerminalRecorder): Promise<Exit> {
+async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv, recorder?: TerminalRecorder, onCtrlC?: () => void): Promise<Exit> {
   const pty = await import('node-pty')
   const stdin = process.stdin
   const stdout = process.stdout
@@ -177,6 +220,8 @@ async function runInPty(command: string, args: string[], env: NodeJS.ProcessEnv,
   recorder?.start(stdout.columns || 80, stdout.rows || 24)
   const onInput = (d: Buffer) => {
     const text = d.toString('utf8')
+    // Ctrl-C still goes to COMMAND (psql cancels its query); it also withdraws a held statement.
+    if (text.includes('\x03')) onCtrlC?.()
     recorder?.input(text)
     term.write(text)
   }

@@ -55,6 +55,11 @@ export class SessionHandle {
     this.channel.control(n === undefined ? { t: 'terminal', kind, time, data } : { t: 'terminal', kind, time, data, n })
   }
 
+  /** Withdraws the session's held statements (Ctrl-C in the agent's terminal while a review is pending). */
+  cancelHeld(): void {
+    if (this.channel.isOpen) this.channel.control({ t: 'cancel' })
+  }
+
   get isOpen(): boolean {
     return this.channel.isOpen
   }

@@ -1,7 +1,9 @@
 /**
  * `agw demo`: everything on one machine with no setup. An embedded OIDC issuer, a gateway on
  * SQLite in a temp dir, an embedded PostgreSQL (PGlite) as the target, and a scripted agent session
- * through the real `agw exec`, then what the gateway recorded. Each step prints what it shows.
+ * through the real `agw exec` (one session, one connection): a masked SELECT, a denied DROP, an
+ * UPDATE held until a scripted reviewer (Dana, group sre, signed in by the device flow) sees it in
+ * `agw reviews` and approves it with `agw review approve`; then what the gateway recorded.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -56,28 +58,83 @@ function runCli(args: string[], env: Record<string, string>, out: (t: string) =>
   })
 }
 
-/** The statements the scripted agent runs, with what each is meant to show. */
+/** The scripted agent's session: one `agw exec`, one database connection, these steps in order. */
 export const DEMO_STEPS: Array<{ title: string; sql: string }> = [
   { title: 'The agent looks around', sql: 'select count(*) as customers from customers' },
-  { title: 'The agent reads customer data', sql: 'select id, name, email, card_number, plan from customers order by id limit 3' },
-  { title: 'The agent joins two tables', sql: 'select c.name, sum(o.amount_cents) / 100.0 as paid from customers c join orders o on o.customer_id = c.id where o.status = $$paid$$ group by c.name order by paid desc' },
+  { title: 'The agent reads customer data: card numbers and emails are masked before it sees them', sql: 'select id, name, email, card_number, plan from customers order by id limit 3' },
+  { title: 'The agent tries to drop a table: refused by rule, the session goes on', sql: 'drop table orders' },
+  { title: 'The agent upgrades a customer: held until a reviewer approves', sql: "update customers set plan = 'enterprise' where id = 1" },
+  { title: 'The agent checks its work', sql: 'select id, name, plan from customers where id = 1' },
 ]
+
+/** The connection's policy: what the tour shows. */
+const POLICY = `
+    rules:
+      - { name: no-schema-changes, match: { statement: [DROP, TRUNCATE, ALTER] }, action: deny, message: schema changes go through migrations }
+      - { name: writes-need-review, match: { statement: [INSERT, UPDATE, DELETE] }, action: review, reviewers: [sre], timeout: 5m }
+    masking:
+      columns: [card_number]
+      detectors: [email, credit_card]
+      style: partial
+`
+
+/** The agent's command: psql with one -c per step (titles as \echo), or node-postgres doing the same. */
+function agentCommand(hasPsql: boolean): string[] {
+  const steps = DEMO_STEPS.flatMap((s) => [`\\echo`, `\\echo == ${s.title}`, s.sql])
+  if (hasPsql) return ['psql', '-X', '-e', '-v', 'VERBOSITY=verbose', '--pset=footer=off', ...steps.flatMap((s) => ['-c', s])]
+  return [process.execPath, join(PACKAGE_ROOT, 'dist', 'src', 'demo', 'pg-client.js'), ...steps]
+}
+
+/**
+ * Output that can be held back and let go later, so that what the agent prints after a reviewer
+ * acted comes after the reviewer's own output (the two run at the same time).
+ */
+class Valve {
+  private queue: string[] | undefined
+  text = ''
+  constructor(private readonly out: (t: string) => void) {}
+  write = (t: string): void => {
+    this.text += t
+    if (this.queue) this.queue.push(t)
+    else this.out(t)
+  }
+  close(): void {
+    this.queue ??= []
+  }
+  open(): void {
+    const q = this.queue ?? []
+    this.queue = undefined
+    for (const t of q) this.out(t)
+  }
+}
 
 function describeEvent(e: AuditEvent): string {
   const d = e.data
+  const str = (v: unknown) => String(v)
   switch (e.type) {
     case 'session.start':
-      return `${e.actor?.subject} (${e.actor?.kind}) started ${String(d.agent)} on ${String(d.host)}`
+      return `${e.actor?.subject} (${e.actor?.kind}) started ${str(d.agent)} on ${str(d.host)}`
     case 'connection.open':
       return `opened ${e.connection}`
     case 'query':
-      return `${String(d.sql)}`
+      return str(d.sql)
     case 'query.result':
-      return d.error ? `error ${(d.error as { message: string }).message}` : `${String(d.tag)}, ${String(d.rowCount)} row(s)${d.rows ? `: ${JSON.stringify((d.rows as unknown[][])[0])}${(d.rows as unknown[]).length > 1 ? ' ...' : ''}` : ''}`
+      return d.error ? `error ${(d.error as { message: string }).message}` : `${str(d.tag)}, ${str(d.rowCount)} row(s)${d.rows ? `: ${JSON.stringify((d.rows as unknown[][])[0])}${(d.rows as unknown[]).length > 1 ? ' ...' : ''}` : ''}`
+    case 'masking.applied':
+      return `masked ${str(d.values)} value(s): ${JSON.stringify({ ...(d.columns as object), ...(d.detectors as object) })}`
+    case 'query.denied':
+      return `${str(d.sql)}: ${str(d.message)}`
+    case 'review.requested':
+      return `${str(d.reviewId)} by rule ${str(d.rule)}, for ${(d.reviewers as string[]).join(', ')}: ${str(d.sql)}`
+    case 'review.approved':
+    case 'review.denied':
+      return `${str(d.reviewId)} by ${str(d.by)}${d.reason ? `: ${str(d.reason)}` : ''}`
+    case 'review.expired':
+      return `${str(d.reviewId)}${d.reason ? `: ${str(d.reason)}` : ''}`
     case 'connection.close':
-      return `closed ${e.connection} (${String(d.reason)})`
+      return `closed ${e.connection} (${str(d.reason)})`
     case 'session.end':
-      return `ended, exit code ${String(d.exitCode)}`
+      return `ended, exit code ${str(d.exitCode)}`
     default:
       return JSON.stringify(d).slice(0, 120)
   }
@@ -90,12 +147,15 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let pg: EmbeddedPostgres | undefined
   let gateway: Gateway | undefined
   try {
-    out(`${bold('agw demo')}: an agent, a gateway, a database, all on this machine.\n\n`)
+    out(`${bold('agw demo')}: an agent, a gateway, a database and a reviewer, all on this machine.\n\n`)
     out(`${cyan('1.')} An OIDC issuer (oidc-provider) for identities ... `)
     issuer = await startIssuer({
       audience: 'agw',
       users: [{ id: 'dana', email: 'dana@example.com', name: 'Dana (SRE)', groups: ['sre'] }],
-      clients: [{ clientId: AGENT.id, clientSecret: AGENT.secret, groups: ['agents'], grants: ['client_credentials'] }],
+      clients: [
+        { clientId: AGENT.id, clientSecret: AGENT.secret, groups: ['agents'], grants: ['client_credentials'] },
+        { clientId: 'agw-cli', grants: ['device_code'] },
+      ],
     })
     out(`${issuer.issuer}\n`)
     out(`${cyan('2.')} A PostgreSQL database (PGlite) with customers, emails and card numbers ... `)
@@ -116,35 +176,63 @@ connections:
     description: the demo customer database (PGlite)
     target: { host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres }
     allow: [agents]
-`,
+${POLICY}`,
       'demo.yaml',
       dir,
     )
     gateway = createGateway(config, { logger: silentLogger })
     const url = await gateway.start()
     out(`${url}\n`)
+    out(`   ${dim('policy: card numbers and emails masked; DROP/TRUNCATE/ALTER denied; INSERT/UPDATE/DELETE held for group sre')}\n`)
     out(`${cyan('4.')} The agent gets a token of its own (client credentials, group "agents") ... `)
     const token = await issuer.clientCredentialsToken(AGENT.id, AGENT.secret)
+    out('ok\n')
+    out(`${cyan('5.')} Dana, a reviewer in group "sre", signs in (device flow) ... `)
+    const danaToken = await issuer.userToken('dana')
     out('ok\n\n')
     const env = { AGW_GATEWAY: url, AGW_TOKEN: token }
+    const danaEnv = { AGW_GATEWAY: url, AGW_TOKEN: danaToken }
 
     const hasPsql = await which('psql')
+    const command = agentCommand(hasPsql)
     out(`${bold('The agent session')} ${dim(`(agw exec -c ${CONNECTION} -- ${hasPsql ? 'psql' : 'node + node-postgres'}, every byte through the gateway)`)}\n`)
-    for (const step of DEMO_STEPS) {
-      out(`\n  ${bold(step.title)}\n  ${dim('$')} ${step.sql}\n`)
-      const args = hasPsql
-        ? ['exec', '-c', CONNECTION, '--agent', 'demo-agent', '--', 'psql', '-X', '--pset=footer=off', '-c', step.sql]
-        : ['exec', '-c', CONNECTION, '--agent', 'demo-agent', '--', process.execPath, join(PACKAGE_ROOT, 'dist', 'src', 'demo', 'pg-client.js'), step.sql]
-      const code = await runCli(args, env, out)
-      if (code !== 0) {
-        out(`\n  the step failed (exit ${code})\n`)
-        return 1
-      }
+    const agent = new Valve(out)
+    const session = runCli(['exec', '-c', CONNECTION, '--agent', 'demo-agent', '--', ...command], env, agent.write)
+    // The UPDATE is held: wait for the hold line (or the end of the session, if it never comes).
+    const held = await new Promise<string | undefined>((resolve) => {
+      const timer = setInterval(() => {
+        const m = /agw: held for review ([0-9a-f-]{36})/.exec(agent.text)
+        if (m) {
+          clearInterval(timer)
+          resolve(m[1])
+        }
+      }, 20)
+      void session.then(() => {
+        clearInterval(timer)
+        resolve(/agw: held for review ([0-9a-f-]{36})/.exec(agent.text)?.[1])
+      })
+    })
+    if (!held) {
+      out(`\n  the agent's UPDATE was not held for review (exit ${await session})\n`)
+      return 1
+    }
+    agent.close()
+    out(`\n  ${bold("Meanwhile, in Dana's terminal")} ${dim('(agw reviews shows what waits for her; `agw reviews --watch` is the live view)')}\n  ${dim('$')} agw reviews\n`)
+    const listed = await runCli(['reviews'], danaEnv, out)
+    const reason = 'one upgrade for a paying customer, ticket CS-1042'
+    out(`  ${dim('$')} agw review approve ${held} --reason "${reason}"\n`)
+    const approved = await runCli(['review', 'approve', held, '--reason', reason], danaEnv, out)
+    out(`\n  ${bold('Back in the agent session')}\n`)
+    agent.open()
+    const code = await session
+    if (listed !== 0 || approved !== 0 || code !== 0) {
+      out(`\n  the tour failed (agw reviews exit ${listed}, agw review approve exit ${approved}, agent exit ${code})\n`)
+      return 1
     }
 
     await gateway.events.flush()
-    const sessions = await gateway.store.listSessions({ limit: DEMO_STEPS.length })
-    out(`\n${bold('What the gateway recorded')} ${dim(`(${sessions.length} sessions; \`agw sessions\` reads them through the API)`)}\n`)
+    const sessions = (await gateway.store.listSessions({ limit: 20 })).filter((s) => s.agent === 'demo-agent')
+    out(`\n${bold('What the gateway recorded')} ${dim(`(${sessions.length} session; \`agw sessions\` reads it through the API)`)}\n`)
     for (const s of [...sessions].reverse()) {
       out(`\n  session ${s.id}  ${dim(`${s.identity.subject} via ${s.agent}, exit ${s.exitCode ?? '-'}`)}\n`)
       for (const e of await gateway.store.listEvents({ sessionId: s.id })) {
@@ -155,7 +243,9 @@ connections:
     if (opts.keep) {
       out(`\n${bold('Still running.')} Try it yourself in another terminal:\n\n`)
       out(`  export AGW_GATEWAY=${url}\n  export AGW_TOKEN=${token}\n  agw exec -c ${CONNECTION} -- psql\n\n`)
-      out(`${dim('The token is the demo agent\'s, valid 15 minutes, from the demo issuer. Ctrl-C stops the demo.')}\n`)
+      out(`And review what the agent changes, as Dana, in a third one:\n\n`)
+      out(`  export AGW_GATEWAY=${url}\n  export AGW_TOKEN=${danaToken}\n  agw reviews --watch\n\n`)
+      out(`${dim("The tokens are the demo agent's and Dana's, valid 15 minutes, from the demo issuer. Ctrl-C stops the demo.")}\n`)
       await (opts.until ??
         new Promise<void>((resolve) => {
           process.once('SIGINT', () => resolve())

@@ -25,6 +25,8 @@ import type { Store } from '../storage/store.js'
 import { TunnelChannel } from '../tunnel/channel.js'
 import { CloseCode, parseClientControl, type ClientControl, type ServerControl } from '../tunnel/protocol.js'
 import { VERSION } from '../version.js'
+import type { ReviewService } from '../reviews/service.js'
+import { ReviewsApi } from './api/reviews.js'
 import { SessionsApi, parseChunk } from './api/sessions.js'
 import { bearerToken, rejectUpgrade, sendError, sendJson } from './http.js'
 import { recordLogin } from './logins.js'
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   store?: Store
   /** Audit sink tuning (retries, timeouts); the sinks themselves come from config.audit.sinks. */
   sinks?: SinkSetOptions
+  /** The review service (the engines' review gate): bound to this gateway, started and stopped with it. */
+  reviews?: ReviewService
 }
 
 /** What `GET /v1/connections` says about one connection (never the target's credentials). */
@@ -85,6 +89,8 @@ export class Gateway {
   /** Audit sinks: deliver from the store, after the data path (src/audit/sinks). */
   readonly sinks: SinkSet
   private readonly sessionsApi: SessionsApi
+  readonly reviews: ReviewService | undefined
+  private readonly reviewsApi: ReviewsApi | undefined
   private readonly auth: Authenticator
   private readonly engines: EngineRegistry
   private server: Server | undefined
@@ -103,6 +109,15 @@ export class Gateway {
     this.sinks = SinkSet.fromConfig(opts.config.audit.sinks, this.store, this.log, opts.sinks)
     this.sessions = new SessionManager(this.store, this.events)
     this.sessionsApi = new SessionsApi(this.store, this.events, (p) => this.isAuditor(p))
+    this.reviews = opts.reviews
+    this.reviews?.bind({
+      store: this.store,
+      events: this.events,
+      log: this.log.child({ svc: 'reviews' }),
+      pushToSession: (id, msg) => this.sessions.get(id)?.push?.(msg),
+      agentOf: (id) => this.sessions.get(id)?.record.agent,
+    })
+    this.reviewsApi = this.reviews ? new ReviewsApi(this.reviews) : undefined
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
   }
 
@@ -113,6 +128,7 @@ export class Gateway {
     for (const id of interrupted) {
       this.events.emit({ type: 'session.end', sessionId: id, data: { status: 'interrupted', error: 'the gateway stopped while the session was active' } })
     }
+    await this.reviews?.start()
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.route(req, res)
     const tls = this.config.tls
     this.server = tls
@@ -144,6 +160,9 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    // Held statements are answered (expired) while their clients are still connected.
+    await this.reviews?.stop()
+    this.reviewsApi?.closeAll()
     this.shutdown.abort()
     for (const ws of this.tunnels) ws.close(1001, 'gateway shutting down')
     for (const ws of this.sessionSockets) ws.close(1001, 'gateway shutting down')
@@ -198,6 +217,7 @@ export class Gateway {
         return sendJson(res, 200, { connections: this.connectionsFor(principal).map(describeConnection) })
       }
       if (await this.sessionsApi.handle(req, res, url, principal)) return
+      if (this.reviewsApi && (await this.reviewsApi.handle(req, res, url, principal))) return
       throw new AgwError('bad_input', `no such endpoint: ${req.method} ${path}`)
     } catch (err) {
       const e = err instanceof AgwError ? err : new AgwError('internal', 'internal error')
@@ -222,10 +242,14 @@ export class Gateway {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'http://gateway')
     try {
-      if (url.pathname !== '/v1/tunnel' && url.pathname !== '/v1/session') {
+      if (url.pathname !== '/v1/tunnel' && url.pathname !== '/v1/session' && !(url.pathname === '/v1/reviews/watch' && this.reviewsApi)) {
         throw new AgwError('bad_input', `no WebSocket endpoint at ${url.pathname}`)
       }
       const principal = await this.authenticate(req)
+      if (url.pathname === '/v1/reviews/watch') {
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.reviewsApi?.watch(ws, principal))
+        return
+      }
       if (url.pathname === '/v1/session') {
         this.wss.handleUpgrade(req, socket, head, (ws) => this.sessionSocket(ws, principal))
         return
@@ -272,6 +296,11 @@ export class Gateway {
           const allowed = new Set(this.connectionsFor(principal).map((c) => c.name))
           const refused = msg.connections.filter((c) => !allowed.has(c))
           if (refused.length > 0) {
+            this.events.emit({
+              type: 'auth.failed',
+              actor: actorOf(principal),
+              data: { reason: `not allowed to use ${refused.join(', ')}`, code: 'forbidden', agent: String(msg.agent).slice(0, 200), host: String(msg.host).slice(0, 200) },
+            })
             channel.control({ t: 'error', code: 'forbidden', message: `not allowed to use: ${refused.join(', ')}` })
             channel.close(CloseCode.forbidden, 'forbidden')
             return
@@ -292,6 +321,9 @@ export class Gateway {
           if (msg.signal) extra.error = `terminated by ${msg.signal}`
           await this.sessions.end(live.record.id, 'ended', extra)
           channel.close(CloseCode.normal, 'session ended')
+        } else if (msg.t === 'cancel' && live) {
+          // Ctrl-C in `agw exec` while a statement of the session is held: withdraw it.
+          this.reviews?.withdrawSession(live.record.id, "cancelled in the agent's terminal (Ctrl-C in agw exec)")
         } else if (msg.t === 'terminal' && live) {
           const chunk = parseChunk(msg)
           if (!chunk) return

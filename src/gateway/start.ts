@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log.js'
 import { EngineRegistry } from '../protocols/engine.js'
 import { PostgresEngine } from '../protocols/postgres/engine.js'
 import type { PgPolicyOptions } from '../protocols/postgres/policy.js'
+import { ReviewService } from '../reviews/service.js'
 import { Gateway } from './gateway.js'
 import { ensureMasterKey } from './keys.js'
 
@@ -37,11 +38,14 @@ export function createGateway(config: GatewayConfig, opts: { logger?: Logger; si
   const masterKey = ensureMasterKey(config.encryption.keyFile)
   // The `hash` masking style's key: derived, so masks are stable per gateway and reveal nothing of the master key.
   const maskingKey = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'agw masking hash v1', 32))
+  // Reviews: the engines hold statements through it; the gateway binds it to its store and sessions.
+  const reviews = new ReviewService()
   return new Gateway({
     config,
     logger,
     authenticator: new TokenVerifier(issuerConfigs(config), { clockToleranceSec: Math.floor(parseDuration(config.identity.clockTolerance) / 1000) }),
-    engines: defaultEngines(config, { maskingKey }),
+    engines: defaultEngines(config, { gate: reviews, maskingKey }),
+    reviews,
     ...(opts.sinks ? { sinks: opts.sinks } : {}),
   })
 }

@@ -18,7 +18,20 @@ import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
 import { searchText } from './search-text.js'
 import { dataKeyId, Keyring, KEYRING_SCHEMA } from './sqlite-keys.js'
-import type { EventFilter, PruneResult, SearchHit, SearchQuery, SessionFilter, SessionRecord, SessionStatus, Store } from './store.js'
+import type {
+  EventFilter,
+  PruneResult,
+  ReviewDecision,
+  ReviewFilter,
+  ReviewRecord,
+  ReviewState,
+  SearchHit,
+  SearchQuery,
+  SessionFilter,
+  SessionRecord,
+  SessionStatus,
+  Store,
+} from './store.js'
 
 type Migration = string | ((db: Database.Database) => void)
 
@@ -98,6 +111,28 @@ const MIGRATIONS: Migration[] = [
      signature BLOB NOT NULL
    );
    CREATE VIRTUAL TABLE search USING fts5(tokens, content='', contentless_delete=1, tokenize='ascii');`,
+  // 3: reviews (src/reviews). `request` seals {requester, agent, statement, params, fingerprint}
+  // and `decision` seals {decidedBy, reason}, under the session's data key.
+  `CREATE TABLE reviews (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL,
+     connection_id TEXT NOT NULL,
+     connection TEXT NOT NULL,
+     rule TEXT NOT NULL,
+     reviewers TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     issuer TEXT NOT NULL,
+     state TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     decided_at TEXT,
+     grant_until TEXT,
+     request BLOB NOT NULL,
+     decision BLOB
+   );
+   CREATE INDEX reviews_state ON reviews(state, created_at);
+   CREATE INDEX reviews_session ON reviews(session_id, connection, rule);
+   CREATE INDEX reviews_decided ON reviews(decided_at);`,
 ]
 
 interface SessionRow {
@@ -124,6 +159,24 @@ interface EventRow {
   connection_id: string | null
   connection: string | null
   payload: Buffer
+}
+
+interface ReviewRow {
+  id: string
+  session_id: string
+  connection_id: string
+  connection: string
+  rule: string
+  reviewers: string
+  subject: string
+  issuer: string
+  state: ReviewState
+  created_at: string
+  expires_at: string
+  decided_at: string | null
+  grant_until: string | null
+  request: Buffer
+  decision: Buffer | null
 }
 
 interface CheckpointRow {
@@ -155,6 +208,7 @@ export interface SqliteStoreOptions {
 }
 
 const SESSION_AAD = (id: string) => Buffer.from(`agw.session.v1|${id}`, 'utf8')
+const REVIEW_AAD = (id: string, part: 'request' | 'decision') => Buffer.from(`agw.review.v1|${id}|${part}`, 'utf8')
 
 export function toCheckpoint(r: CheckpointRow): Checkpoint {
   return { seq: r.seq, hash: r.hash, time: r.time, kind: r.kind, keyId: r.key_id, signature: r.signature }
@@ -519,7 +573,9 @@ export class SqliteStore implements Store {
       sessions = gone.length
       // Crypto-shredding: without its data key, a copy of a pruned session elsewhere is unreadable.
       const del = this.db.prepare(`DELETE FROM keyring WHERE purpose = 'data' AND id = ?`)
+      const delReviews = this.db.prepare(`DELETE FROM reviews WHERE session_id = ?`)
       for (const g of gone) {
+        delReviews.run(g.id)
         del.run(g.id)
         shredded.push(g.id)
       }
@@ -533,6 +589,131 @@ export class SqliteStore implements Store {
     })()
     this.keys.forget(shredded)
     return { throughSeq: through, events, sessions }
+  }
+
+  // ---- reviews (src/reviews) ----
+
+  private sealReview(sessionId: string, id: string, part: 'request' | 'decision', value: unknown): Buffer {
+    const key = this.keys.dataKey(sessionId, true)!
+    return seal(key, Buffer.from(JSON.stringify(value), 'utf8'), REVIEW_AAD(id, part))
+  }
+
+  private toReview(r: ReviewRow): ReviewRecord {
+    const rec: ReviewRecord = {
+      id: r.id,
+      sessionId: r.session_id,
+      connectionId: r.connection_id,
+      connection: r.connection,
+      requester: { kind: 'human', subject: r.subject, issuer: r.issuer, groups: [] },
+      rule: r.rule,
+      reviewers: JSON.parse(r.reviewers) as string[],
+      statement: '',
+      params: [],
+      // Unreadable (altered, or its session's key shredded): a fingerprint nothing can match.
+      fingerprint: 'unreadable',
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+      state: r.state,
+    }
+    const key = this.keys.dataKey(r.session_id, false)
+    try {
+      if (!key) throw new Error('no key')
+      const req = JSON.parse(open(key, r.request, REVIEW_AAD(r.id, 'request')).toString('utf8')) as Pick<ReviewRecord, 'requester' | 'agent' | 'statement' | 'params' | 'fingerprint'>
+      rec.requester = req.requester
+      rec.statement = req.statement
+      rec.params = req.params
+      rec.fingerprint = req.fingerprint
+      if (req.agent !== undefined) rec.agent = req.agent
+      if (r.decision) {
+        const d = JSON.parse(open(key, r.decision, REVIEW_AAD(r.id, 'decision')).toString('utf8')) as Pick<ReviewRecord, 'decidedBy' | 'reason'>
+        if (d.decidedBy) rec.decidedBy = d.decidedBy
+        if (d.reason !== undefined) rec.reason = d.reason
+      }
+    } catch {
+      rec.statement = '(unreadable: the review was altered or its key is gone; run `agw audit verify`)'
+    }
+    if (r.decided_at !== null) rec.decidedAt = r.decided_at
+    if (r.grant_until !== null) rec.grantUntil = r.grant_until
+    return rec
+  }
+
+  async createReview(r: ReviewRecord): Promise<void> {
+    this.db.transaction(() => {
+      const request = this.sealReview(r.sessionId, r.id, 'request', {
+        requester: r.requester,
+        agent: r.agent,
+        statement: r.statement,
+        params: r.params,
+        fingerprint: r.fingerprint,
+      })
+      this.db
+        .prepare(
+          `INSERT INTO reviews (id, session_id, connection_id, connection, rule, reviewers, subject, issuer, state, created_at, expires_at, request)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(r.id, r.sessionId, r.connectionId, r.connection, r.rule, JSON.stringify(r.reviewers), r.requester.subject, r.requester.issuer, r.state, r.createdAt, r.expiresAt, request)
+    })()
+    this.keys.settle(true)
+  }
+
+  async getReview(id: string): Promise<ReviewRecord | undefined> {
+    const row = this.db.prepare(`SELECT * FROM reviews WHERE id = ?`).get(id) as ReviewRow | undefined
+    return row ? this.toReview(row) : undefined
+  }
+
+  async listReviews(filter: ReviewFilter = {}): Promise<ReviewRecord[]> {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (filter.states?.length) {
+      where.push(`state IN (${filter.states.map(() => '?').join(',')})`)
+      args.push(...filter.states)
+    }
+    if (filter.sessionId) {
+      where.push('session_id = ?')
+      args.push(filter.sessionId)
+    }
+    if (filter.connection) {
+      where.push('connection = ?')
+      args.push(filter.connection)
+    }
+    if (filter.rule) {
+      where.push('rule = ?')
+      args.push(filter.rule)
+    }
+    if (filter.grantActiveAt) {
+      where.push(`state = 'approved' AND grant_until > ?`)
+      args.push(filter.grantActiveAt)
+    }
+    if (filter.decidedSince) {
+      where.push('decided_at >= ?')
+      args.push(filter.decidedSince)
+    }
+    args.push(filter.limit ?? 100)
+    const sql = `SELECT * FROM reviews ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`
+    return (this.db.prepare(sql).all(...args) as ReviewRow[]).map((r) => this.toReview(r))
+  }
+
+  async settleReview(id: string, d: ReviewDecision): Promise<boolean> {
+    const row = this.db.prepare(`SELECT session_id FROM reviews WHERE id = ?`).get(id) as { session_id: string } | undefined
+    if (!row) return false
+    const decision = d.decidedBy || d.reason !== undefined ? this.sealReview(row.session_id, id, 'decision', { decidedBy: d.decidedBy, reason: d.reason }) : null
+    const info = this.db
+      .prepare(`UPDATE reviews SET state = ?, decided_at = ?, grant_until = ?, decision = ? WHERE id = ? AND state = 'pending'`)
+      .run(d.state, d.decidedAt, d.grantUntil ?? null, decision, id)
+    this.keys.settle(true)
+    return info.changes === 1
+  }
+
+  async expirePendingReviews(at: string, reason: string): Promise<ReviewRecord[]> {
+    const rows = this.db.prepare(`SELECT id FROM reviews WHERE state = 'pending'`).all() as { id: string }[]
+    const expired: ReviewRecord[] = []
+    for (const { id } of rows) {
+      if (await this.settleReview(id, { state: 'expired', decidedAt: at, reason })) {
+        const r = await this.getReview(id)
+        if (r) expired.push(r)
+      }
+    }
+    return expired
   }
 
   // ---- sink cursors (src/audit/sinks): the last seq each sink acknowledged ----

@@ -3,7 +3,7 @@
  * store for several replicas can sit behind it (SPEC section 6). Methods are async for that reason;
  * the SQLite store answers synchronously inside.
  */
-import type { AuditEvent, EventType } from '../recording/events.js'
+import type { Actor, AuditEvent, EventType } from '../recording/events.js'
 import type { Principal } from '../identity/principal.js'
 
 export type SessionStatus = 'active' | 'ended' | 'interrupted' | 'error'
@@ -58,6 +58,54 @@ export interface PruneResult {
   sessions: number
 }
 
+export type ReviewState = 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn'
+
+/** A held statement waiting for (or settled by) a human decision (src/reviews, docs/policy.md "Reviews"). */
+export interface ReviewRecord {
+  id: string
+  sessionId: string
+  connectionId: string
+  connection: string
+  requester: Principal
+  /** The session's agent name. */
+  agent?: string
+  rule: string
+  /** Groups whose members may decide. */
+  reviewers: string[]
+  statement: string
+  params: (string | null)[]
+  /** sha256 over statement, params, session and policy version: an approval releases only this. */
+  fingerprint: string
+  createdAt: string
+  expiresAt: string
+  state: ReviewState
+  decidedAt?: string
+  decidedBy?: Actor
+  reason?: string
+  /** Approved "for DURATION": statements of the session matching the same rule run until then. */
+  grantUntil?: string
+}
+
+export interface ReviewDecision {
+  state: Exclude<ReviewState, 'pending'>
+  decidedAt: string
+  decidedBy?: Actor
+  reason?: string
+  grantUntil?: string
+}
+
+export interface ReviewFilter {
+  states?: ReviewState[]
+  sessionId?: string
+  connection?: string
+  rule?: string
+  /** Only approvals whose grant (`for`) still runs at this time. */
+  grantActiveAt?: string
+  /** Only reviews decided at or after this time. */
+  decidedSince?: string
+  limit?: number
+}
+
 export interface Store {
   createSession(session: SessionRecord): Promise<void>
   endSession(id: string, end: { endedAt: string; status: SessionStatus; exitCode?: number; error?: string }): Promise<void>
@@ -82,6 +130,15 @@ export interface Store {
   searchEvents(query: SearchQuery): Promise<SearchHit[]>
   /** Signs a checkpoint over the chain head when events were added since the last one. */
   checkpoint(kind?: 'interval' | 'stop'): Promise<void>
+  /** Reviews (src/reviews): statement, parameters, requester and decision are encrypted at rest. */
+  createReview(review: ReviewRecord): Promise<void>
+  getReview(id: string): Promise<ReviewRecord | undefined>
+  /** Newest first. */
+  listReviews(filter?: ReviewFilter): Promise<ReviewRecord[]>
+  /** Settles a pending review; false (and nothing changed) when it was not pending any more. */
+  settleReview(id: string, decision: ReviewDecision): Promise<boolean>
+  /** Settles every pending review as expired (a gateway start: the held clients are gone); returns them. */
+  expirePendingReviews(at: string, reason: string): Promise<ReviewRecord[]>
   /** Removes sessions that ended before `before` (ISO time), as a prefix of the chain. */
   prune(before: string): Promise<PruneResult>
   close(): Promise<void>

@@ -17,6 +17,8 @@ export interface ReviewSummary {
   state: 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn'
   reason?: string
   decidedBy?: string
+  /** Approved "for DURATION": matching statements of the session run without a review until then. */
+  until?: string
 }
 
 export type ServerControl =

@@ -127,6 +127,10 @@ describe('agw exec -- psql', () => {
     const r = await runAgw(['exec', '-c', 'pg-admin', '--', 'psql', '-c', 'select 1'], env)
     expect(r.code).toBe(77)
     expect(r.stderr).toContain('pg-admin')
+    // The gateway recorded the refused attempt.
+    await gw.gateway.events.flush()
+    const failed = await gw.gateway.store.listEvents({ types: ['auth.failed'] })
+    expect(failed.map((e) => String(e.data.reason))).toContain('not allowed to use pg-admin')
   })
 
   it('works interactively under a pseudo-terminal', async () => {

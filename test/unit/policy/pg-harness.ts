@@ -32,11 +32,17 @@ class FakeSocket extends EventEmitter {
   }
   cork(): void {}
   uncork(): void {}
+  private paused = false
   pause(): this {
+    this.paused = true
     return this
   }
   resume(): this {
+    this.paused = false
     return this
+  }
+  isPaused(): boolean {
+    return this.paused
   }
   end(): this {
     this.writableEnded = true
@@ -44,6 +50,10 @@ class FakeSocket extends EventEmitter {
   }
   destroySoon(): void {
     this.destroyed = true
+  }
+  destroy(): this {
+    this.destroyed = true
+    return this
   }
 }
 
