@@ -66,7 +66,8 @@ class GatewayProcess {
 
   kill(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
-    if (!child || child.exitCode !== null) return Promise.resolve()
+    // Already gone (an exit code, or killed by a signal): 'exit' will not fire again.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     return new Promise((resolve) => {
       child.once('exit', () => resolve())
       child.kill(signal)
