@@ -4,6 +4,7 @@ import { parseDuration } from '../config/schema.js'
 import { ensureMasterKey, readMasterKey } from '../gateway/keys.js'
 import type { Logger } from '../log.js'
 import { openStore, type SqliteStore, type SqliteStoreOptions } from './sqlite.js'
+import { sinkName } from '../audit/sinks/index.js'
 import { withWriterThread } from './threaded.js'
 import type { WriterThreadData } from './writer-thread.js'
 
@@ -37,7 +38,10 @@ export function openGatewayStore(config: GatewayConfig, log: Logger, opts: { inl
       checkpointEvents: config.storage.checkpoint.events,
       checkpointIntervalMs: parseDuration(config.storage.checkpoint.interval),
     }
-    if (config.storage.retention !== undefined) data.retentionDays = config.storage.retention
+    if (config.storage.retention !== undefined) {
+      data.retentionDays = config.storage.retention
+      data.retentionSinks = config.audit.sinks.map(sinkName)
+    }
     return withWriterThread(main, data, log)
   }
   const extra: Partial<SqliteStoreOptions> = {
@@ -48,6 +52,9 @@ export function openGatewayStore(config: GatewayConfig, log: Logger, opts: { inl
       if (r.events > 0) log.info({ throughSeq: r.throughSeq, events: r.events, sessions: r.sessions }, 'retention: pruned old sessions')
     },
   }
-  if (config.storage.retention !== undefined) extra.retentionDays = config.storage.retention
+  if (config.storage.retention !== undefined) {
+    extra.retentionDays = config.storage.retention
+    extra.retentionSinks = config.audit.sinks.map(sinkName)
+  }
   return openStore(config.storage.url, storeOptions(config, masterKey, extra))
 }

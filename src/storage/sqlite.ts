@@ -204,6 +204,11 @@ export interface SqliteStoreOptions {
   passive?: boolean
   /** Days (storage.retention): prune at open and then daily. */
   retentionDays?: number
+  /**
+   * The configured audit sinks (by cursor name): retention never prunes an event one of them has
+   * not taken yet (a sink without a cursor has taken nothing).
+   */
+  retentionSinks?: string[]
   onPrune?: (r: PruneResult) => void
 }
 
@@ -552,7 +557,9 @@ export class SqliteStore implements Store {
       )
       .get({ before }) as { seq: number } | undefined
     const head = this.head()
-    const through = keep ? keep.seq - 1 : head.seq
+    let through = keep ? keep.seq - 1 : head.seq
+    // At least once: what a configured sink has not delivered stays.
+    for (const name of this.opts.retentionSinks ?? []) through = Math.min(through, await this.getSinkCursor(name))
     const first = this.db.prepare(`SELECT seq FROM events ORDER BY seq LIMIT 1`).get() as { seq: number } | undefined
     if (!first || through < first.seq) return { events: 0, sessions: 0 }
     const at = this.db.prepare(`SELECT hash FROM events WHERE seq = ?`).get(through) as { hash: Buffer }

@@ -14,6 +14,7 @@ export interface WriterThreadData {
   checkpointEvents?: number
   checkpointIntervalMs?: number
   retentionDays?: number
+  retentionSinks?: string[]
 }
 
 export type WriterRequest = { t: 'append'; id: number; events: AuditEvent[] } | { t: 'close' }
@@ -43,6 +44,7 @@ try {
   if (data.checkpointEvents !== undefined) opts.checkpointEvents = data.checkpointEvents
   if (data.checkpointIntervalMs !== undefined) opts.checkpointIntervalMs = data.checkpointIntervalMs
   if (data.retentionDays !== undefined) opts.retentionDays = data.retentionDays
+  if (data.retentionSinks !== undefined) opts.retentionSinks = data.retentionSinks
   store = new SqliteStore(data.path, opts)
   send({ t: 'ready' })
 } catch (err) {
