@@ -34,6 +34,20 @@ export const CONFIGS: BenchConfig[] = [
       'pgbench/psql to `agw connect` (local agent, SCRAM on the local hop), one WebSocket per client connection to the gateway (JWT-authenticated, recording every query and its first rows into SQLite), then PostgreSQL.',
   },
   {
+    id: 'agw-policy',
+    label: 'agw + guardrails + masking',
+    kind: 'agw',
+    connection: {
+      rules: [
+        { name: 'no-ddl', match: { statement: ['DROP', 'TRUNCATE', 'ALTER'] }, action: 'deny', message: 'schema changes go through migrations' },
+        { name: 'no-unbounded-writes', match: { statement: ['DELETE', 'UPDATE'], where: 'absent' }, action: 'deny' },
+        { name: 'no-secrets', match: { tables: ['secrets'] }, action: 'deny' },
+      ],
+      masking: { columns: ['password', 'ssn', '*_token', 'api_key'], detectors: ['email', 'credit_card', 'aws_access_key', 'jwt', 'private_key', 'bearer_token', 'us_ssn', 'phone'], style: 'redact' },
+    },
+    description: 'as agw connect, with guardrail rules (every statement classified by the PostgreSQL parser, cached by text) and masking of every value by column name and 8 content detectors.',
+  },
+  {
     id: 'pgbouncer',
     label: 'pgbouncer',
     kind: 'pgbouncer',

@@ -7,14 +7,25 @@ import { classify, compilePolicy, decide, loadParser, MaskCounts, Masker, shared
 import { encodeDataRow, type RowDescriptionField } from '../src/protocols/postgres/codec/index.js'
 import { maskDataRow, rowPlan } from '../src/protocols/postgres/masking.js'
 
-await loadParser()
+import { pathToFileURL } from 'node:url'
 
-function time(label: string, n: number, fn: (i: number) => void): void {
-  for (let i = 0; i < Math.min(n, 2000); i++) fn(i)
-  const t0 = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) fn(i)
-  const ns = Number(process.hrtime.bigint() - t0) / n
-  console.log(`${label.padEnd(58)} ${(ns / 1000).toFixed(2).padStart(9)} µs/op ${Math.round(1e9 / ns).toLocaleString('en-US').padStart(12)} op/s`)
+export interface StageCost {
+  stage: string
+  microseconds: number
+  perSecond: number
+}
+
+/** Times each stage; `scale` shrinks the iteration counts (1 = the standalone run). */
+export async function policyStageCosts(scale = 1): Promise<StageCost[]> {
+  await loadParser()
+  const results: StageCost[] = []
+  function time(label: string, n0: number, fn: (i: number) => void): void {
+    const n = Math.max(1000, Math.round(n0 * scale))
+    for (let i = 0; i < Math.min(n, 2000); i++) fn(i)
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) fn(i)
+    const ns = Number(process.hrtime.bigint() - t0) / n
+    results.push({ stage: label, microseconds: ns / 1000, perSecond: Math.round(1e9 / ns) })
 }
 
 const pgbench = 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;'
@@ -31,7 +42,6 @@ const policy = compilePolicy({
   ],
 })
 
-console.log('stage                                                        cost        rate')
 time('parse+classify, pgbench statement (new text each time)', 20_000, (i) => classify(`${pgbench} -- ${i}`))
 time('parse+classify, 3-table CTE statement (new text each time)', 5_000, (i) => classify(`${complex} -- ${i}`))
 sharedClassifier.classify(pgbench)
@@ -61,3 +71,12 @@ time('mask DataRow, pgbench_accounts row, nothing to mask', 1_000_000, () => mas
 time('mask DataRow, 1 KB text row, nothing to mask', 500_000, () => maskDataRow(bulkRow, bulkPlan, masker, counts))
 time('mask DataRow, detector hits (email + phone), re-encoded', 200_000, () => maskDataRow(hitRow, hitPlan, masker, counts))
 time('mask DataRow, one masked column, re-encoded', 500_000, () => maskDataRow(colRow, colPlan, masker, counts))
+return results
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  console.log('stage                                                        cost        rate')
+  for (const r of await policyStageCosts()) {
+    console.log(`${r.stage.padEnd(58)} ${r.microseconds.toFixed(2).padStart(9)} µs/op ${r.perSecond.toLocaleString('en-US').padStart(12)} op/s`)
+  }
+}

@@ -303,6 +303,13 @@ async function main(): Promise<number> {
     }
 
     await auditVerify(opts, report)
+    try {
+      say('policy stage costs')
+      const { policyStageCosts } = await import('./policy-stages.js')
+      report.policyStages = await policyStageCosts(opts.quick ? 0.1 : 1)
+    } catch (err) {
+      report.errors.push(`policy stages: ${message(err)}`)
+    }
     if (opts.profile) {
       checkAborted()
       try {

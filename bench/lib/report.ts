@@ -62,6 +62,8 @@ export interface BenchReport {
   /** Per configuration: what its processes reported when stopped (events recorded, odd exits). */
   notes: Record<string, string[]>
   auditVerify?: { events: number; eventsPerSecond: number; rates: Record<string, number> } | { skipped: string }
+  /** The cost of each policy stage on the hot path, in-process (bench/policy-stages.ts). */
+  policyStages?: Array<{ stage: string; microseconds: number; perSecond: number }>
   profile?: ProfileReport
   errors: string[]
 }
@@ -249,6 +251,14 @@ export function renderMarkdown(r: BenchReport): string {
       const others = Object.entries(a.rates).filter(([k]) => k !== 'eventsPerSecond' && k !== 'verifyEventsPerSecond')
       out.push(`\`benchAuditVerify(${fmt(a.events)})\` (bench/audit-verify.ts): **${fmt(a.eventsPerSecond)} events/s verified**${others.map(([k, v]) => `; ${k}: ${fmt(v)}`).join('')}.`, '')
     }
+  }
+
+  if (r.policyStages?.length) {
+    out.push('## Policy stages on the hot path', '')
+    out.push('In-process, no sockets (bench/policy-stages.ts): what each stage costs per statement or per row, so the next optimisation is aimed. A statement seen before costs an LRU lookup, not a parse.', '')
+    out.push('| stage | µs per operation | operations/s |', '| --- | ---: | ---: |')
+    for (const st of r.policyStages) out.push(`| ${st.stage} | ${fmt(st.microseconds, 2)} | ${fmt(st.perSecond)} |`)
+    out.push('')
   }
 
   if (r.profile) {
