@@ -13,6 +13,11 @@ export interface Detector {
   pattern: RegExp
   /** A cheap necessary condition on one value: a value without it cannot match. */
   hint: string
+  /**
+   * A faster necessary condition, checked before `hint`: the value contains one of these strings
+   * (a substring search is far cheaper than any regular expression on a long value).
+   */
+  literals?: readonly string[]
   /** Further check on the candidate (the masked part). */
   validate?: (value: string) => boolean
   /** Capture group holding the part to mask (default: the whole match). */
@@ -91,6 +96,7 @@ const SECRET_KEYS = '(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|
 export const DETECTORS: Readonly<Record<string, Detector>> = {
   email: {
     name: 'email',
+    literals: ['@'],
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
     hint: '@[A-Za-z0-9]',
     partial: (v) => {
@@ -114,14 +120,16 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
   },
   us_ssn: {
     name: 'us_ssn',
+    literals: ['-'],
     pattern: /(?<![0-9-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9-])/g,
-    hint: '(?<![0-9-])\\d{3}-\\d{2}-\\d{4}',
+    hint: '-\\d{2}-\\d{4}',
     partial: (v) => `***-**-${v.slice(-4)}`,
   },
   phone: {
     name: 'phone',
+    literals: ['+', ' ', '.', '-'],
     pattern: /(?<![\w.+-])(?:\+[1-9](?:[ .-]?\(?\d\)?){7,14}|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})(?![\w.-]|\.\d)/g,
-    hint: '\\+\\d|(?<![\\w.+-])\\(?\\d{3}\\)?[ .-]\\d{3}[ .-]\\d{4}',
+    hint: '\\+\\d|[ .-]\\d{3}[ .-]\\d{4}',
     validate: (v) => {
       const n = digits(v).length
       return n >= 10 && n <= 15
@@ -144,42 +152,49 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
   },
   github_token: {
     name: 'github_token',
+    literals: ['gh', 'github_pat_'],
     pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])/g,
     hint: 'gh[pousr]_|github_pat_',
     partial: prefixOnly(/^(github_pat_|gh[pousr]_)/),
   },
   slack_token: {
     name: 'slack_token',
+    literals: ['xox', 'hooks.slack.com'],
     pattern: /(?<![A-Za-z0-9-])xox[abposre]-[A-Za-z0-9-]{10,}|https:\/\/hooks\.slack\.com\/(?:services|workflows)\/[A-Za-z0-9/_-]+/g,
     hint: 'xox[abposre]-|hooks\\.slack\\.com',
     partial: prefixOnly(/^(xox[a-z]-|https:\/\/hooks\.slack\.com\/)/),
   },
   stripe_key: {
     name: 'stripe_key',
+    literals: ['k_live_', 'k_test_', 'whsec_'],
     pattern: /(?<![A-Za-z0-9_])(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}|whsec_[A-Za-z0-9]{20,})(?![A-Za-z0-9_])/g,
     hint: '[sr]k_live_|[sr]k_test_|whsec_',
     partial: prefixOnly(/^((sk|rk)_(live|test)_|whsec_)/),
   },
   google_token: {
     name: 'google_token',
+    literals: ['AIza', 'ya29.', 'GOCSPX-'],
     pattern: /(?<![A-Za-z0-9_-])(?:AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}|GOCSPX-[0-9A-Za-z_-]{20,})(?![A-Za-z0-9_-])/g,
     hint: 'AIza|ya29\\.|GOCSPX-',
     partial: prefixOnly(/^(AIza|ya29\.|GOCSPX-)/),
   },
   jwt: {
     name: 'jwt',
+    literals: ['eyJ'],
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
     hint: 'eyJ',
     partial: () => 'eyJ****',
   },
   private_key: {
     name: 'private_key',
+    literals: ['-----BEGIN '],
     pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
     hint: '-----BEGIN ',
     partial: () => '-----BEGIN PRIVATE KEY-----****',
   },
   bearer_token: {
     name: 'bearer_token',
+    literals: ['earer'],
     pattern: /(?<![A-Za-z0-9])[Bb]earer[ \t]+([A-Za-z0-9._~+/-]{16,}=*)/g,
     hint: 'earer[ \\t]',
     group: 1,
@@ -198,6 +213,18 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
 }
 
 export const DETECTOR_NAMES = Object.keys(DETECTORS)
+
+/**
+ * A detector's cheap necessary condition, as a predicate. Each detector is gated on its own: one
+ * alternation of every hint was several times slower on long values (a regex per detector starts
+ * with a literal or a small class the engine can scan for).
+ */
+export function detectorGate(d: Detector): (text: string) => boolean {
+  const hint = new RegExp(d.hint)
+  const lits = d.literals
+  if (!lits) return (text) => hint.test(text)
+  return (text) => lits.some((l) => text.includes(l)) && hint.test(text)
+}
 
 /** Config names -> detectors; `all` means every one. Throws on an unknown name (with the known ones). */
 export function detectorsFor(names: readonly string[]): Detector[] {

@@ -8,7 +8,7 @@
  * newline, so a masked value stays valid inside JSON, COPY text and CSV, arrays and records.
  */
 import { createHmac } from 'node:crypto'
-import { detectorsFor, findAll, type Detector } from './detectors.js'
+import { detectorGate, detectorsFor, findAll, type Detector } from './detectors.js'
 import { globRegExp } from './rules.js'
 
 export type MaskStyle = 'redact' | 'partial' | 'hash'
@@ -68,12 +68,18 @@ export class Masker {
       const inKey = globs.map((g) => g.replace(/\.\*/g, '[^"\\\\]*').replace(/(?<!\\)\.(?!\*)/g, '[^"\\\\]'))
       this.keyRe = new RegExp(`"(?:${inKey.join('|')})\\\\?"\\s*(?::|=>)`, 'i')
     }
-    if (this.detectorsOn) this.hints.push(new RegExp(this.detectors.map((d) => `(?:${d.hint})`).join('|')))
-    if (this.keyRe) this.hints.push(this.keyRe)
+    this.gates = this.detectors.map(detectorGate)
   }
 
-  /** Necessary conditions: a text that passes none needs no masking. */
-  private readonly hints: RegExp[] = []
+  /** Per detector, a necessary condition: a text that passes none (and has no masked key) needs no masking. */
+  private readonly gates: Array<(text: string) => boolean>
+
+  /** The detectors that may match `text` (their gates pass). */
+  private candidates(text: string): Detector[] {
+    const out: Detector[] = []
+    for (let i = 0; i < this.gates.length; i++) if ((this.gates[i] as (t: string) => boolean)(text)) out.push(this.detectors[i] as Detector)
+    return out
+  }
 
   /** Whether a result column of this name is masked by the column rules. */
   isMaskedColumn(name: string): boolean {
@@ -82,7 +88,8 @@ export class Masker {
 
   /** Cheap test on any text (or UTF-8 bytes read as latin1): false means no detector or masked key can be in it. */
   mayNeed(text: string): boolean {
-    for (const r of this.hints) if (r.test(text)) return true
+    if (this.keyRe?.test(text)) return true
+    for (const g of this.gates) if (g(text)) return true
     return false
   }
 
@@ -126,7 +133,7 @@ export class Masker {
       if (whole !== undefined) return whole
     }
     if (this.detectorsOn) {
-      for (const f of findAll(value, this.detectors)) {
+      for (const f of findAll(value, this.candidates(value))) {
         if (spans.some((s) => f.start < s.end && f.end > s.start)) continue
         counts?.detector(f.detector.name)
         spans.push({ start: f.start, end: f.end, replacement: this.detected(f.value, f.detector) })

@@ -3,6 +3,7 @@
 // the ISO 13616 examples; the tokens are made-up values of the documented shapes.
 import { describe, expect, it } from 'vitest'
 import { DETECTOR_NAMES, DETECTORS, detectorsFor, findAll, ibanValid, luhn } from '../../../src/policy/index.js'
+import { detectorGate } from '../../../src/policy/detectors.js'
 
 const T: Record<string, { hits: [string, string][]; misses: string[] }> = {
   email: {
@@ -122,6 +123,10 @@ describe('detectors', () => {
         const hint = new RegExp(d.hint)
         for (const [text] of T[name]!.hits) expect(hint.test(text)).toBe(true)
       })
+      it('has a gate (its literals, or its hint) that every hit passes', () => {
+        const gate = detectorGate(d)
+        for (const [text] of T[name]!.hits) expect(gate(text as string)).toBe(true)
+      })
     })
   }
 })
@@ -150,3 +155,4 @@ describe('detectorsFor', () => {
     expect(found).toHaveLength(1)
   })
 })
+
