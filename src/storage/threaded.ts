@@ -17,15 +17,21 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+/**
+ * The writer keeps little state (keys, a token cache): a small young generation keeps its memory
+ * down under a steady stream of batches. A thread that runs out is replaced (see above).
+ */
+const WRITER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 256 }
+
 /** Starts the writer thread (from the compiled .js, or through tsx when running from sources). */
 function startWorker(data: WriterThreadData): Worker {
   const here = import.meta.url
   if (here.endsWith('.ts')) {
     const target = new URL('./writer-thread.ts', here).href
     const code = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(target)}) })`
-    return new Worker(code, { eval: true, workerData: data })
+    return new Worker(code, { eval: true, workerData: data, resourceLimits: WRITER_LIMITS })
   }
-  return new Worker(fileURLToPath(new URL('./writer-thread.js', here)), { workerData: data })
+  return new Worker(fileURLToPath(new URL('./writer-thread.js', here)), { workerData: data, resourceLimits: WRITER_LIMITS })
 }
 
 class WriterThread {
