@@ -219,6 +219,27 @@ export function toCheckpoint(r: CheckpointRow): Checkpoint {
   return { seq: r.seq, hash: r.hash, time: r.time, kind: r.kind, keyId: r.key_id, signature: r.signature }
 }
 
+/** A WHERE clause built from optional filters: `when(value, sql, ...args)` adds one when value is set. */
+class Where {
+  private readonly parts: string[] = []
+  readonly args: unknown[] = []
+
+  when(value: unknown, sql: string, ...args: unknown[]): this {
+    if (value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)) return this
+    this.parts.push(sql)
+    this.args.push(...args)
+    return this
+  }
+
+  in(values: readonly unknown[] | undefined, column: string): this {
+    return this.when(values, `${column} IN (${(values ?? []).map(() => '?').join(',')})`, ...(values ?? []))
+  }
+
+  toString(): string {
+    return this.parts.length ? `WHERE ${this.parts.join(' AND ')}` : ''
+  }
+}
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database
   private readonly keys: Keyring
@@ -442,27 +463,13 @@ export class SqliteStore implements Store {
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<SessionRecord[]> {
-    const where: string[] = []
-    const args: unknown[] = []
-    if (filter.subject) {
-      where.push('subject = ?')
-      args.push(filter.subject)
-    }
-    if (filter.issuer) {
-      where.push('issuer = ?')
-      args.push(filter.issuer)
-    }
-    if (filter.since) {
-      where.push('started_at >= ?')
-      args.push(filter.since)
-    }
-    if (filter.connection) {
-      where.push(`EXISTS (SELECT 1 FROM json_each(sessions.connections) WHERE value = ?)`)
-      args.push(filter.connection)
-    }
-    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY started_at DESC, id DESC LIMIT ?`
-    args.push(filter.limit ?? 100)
-    return (this.db.prepare(sql).all(...args) as SessionRow[]).map((r) => this.toSession(r))
+    const w = new Where()
+      .when(filter.subject, 'subject = ?', filter.subject)
+      .when(filter.issuer, 'issuer = ?', filter.issuer)
+      .when(filter.since, 'started_at >= ?', filter.since)
+      .when(filter.connection, 'EXISTS (SELECT 1 FROM json_each(sessions.connections) WHERE value = ?)', filter.connection)
+    const sql = `SELECT * FROM sessions ${w} ORDER BY started_at DESC, id DESC LIMIT ?`
+    return (this.db.prepare(sql).all(...w.args, filter.limit ?? 100) as SessionRow[]).map((r) => this.toSession(r))
   }
 
   async markInterrupted(endedAt: string): Promise<string[]> {
@@ -483,23 +490,12 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
-    const where: string[] = []
-    const args: unknown[] = []
-    if (filter.sessionId) {
-      where.push('session_id = ?')
-      args.push(filter.sessionId)
-    }
-    if (filter.afterSeq !== undefined) {
-      where.push('seq > ?')
-      args.push(filter.afterSeq)
-    }
-    if (filter.types?.length) {
-      where.push(`type IN (${filter.types.map(() => '?').join(',')})`)
-      args.push(...filter.types)
-    }
-    const sql = `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`
-    args.push(filter.limit ?? 10_000)
-    return (this.db.prepare(sql).all(...args) as EventRow[]).map((r) => this.toEvent(r))
+    const w = new Where()
+      .when(filter.sessionId, 'session_id = ?', filter.sessionId)
+      .when(filter.afterSeq, 'seq > ?', filter.afterSeq)
+      .in(filter.types, 'type')
+    const sql = `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events ${w} ORDER BY seq LIMIT ?`
+    return (this.db.prepare(sql).all(...w.args, filter.limit ?? 10_000) as EventRow[]).map((r) => this.toEvent(r))
   }
 
   async searchEvents(q: SearchQuery): Promise<SearchHit[]> {
@@ -669,35 +665,15 @@ export class SqliteStore implements Store {
   }
 
   async listReviews(filter: ReviewFilter = {}): Promise<ReviewRecord[]> {
-    const where: string[] = []
-    const args: unknown[] = []
-    if (filter.states?.length) {
-      where.push(`state IN (${filter.states.map(() => '?').join(',')})`)
-      args.push(...filter.states)
-    }
-    if (filter.sessionId) {
-      where.push('session_id = ?')
-      args.push(filter.sessionId)
-    }
-    if (filter.connection) {
-      where.push('connection = ?')
-      args.push(filter.connection)
-    }
-    if (filter.rule) {
-      where.push('rule = ?')
-      args.push(filter.rule)
-    }
-    if (filter.grantActiveAt) {
-      where.push(`state = 'approved' AND grant_until > ?`)
-      args.push(filter.grantActiveAt)
-    }
-    if (filter.decidedSince) {
-      where.push('decided_at >= ?')
-      args.push(filter.decidedSince)
-    }
-    args.push(filter.limit ?? 100)
-    const sql = `SELECT * FROM reviews ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`
-    return (this.db.prepare(sql).all(...args) as ReviewRow[]).map((r) => this.toReview(r))
+    const w = new Where()
+      .in(filter.states, 'state')
+      .when(filter.sessionId, 'session_id = ?', filter.sessionId)
+      .when(filter.connection, 'connection = ?', filter.connection)
+      .when(filter.rule, 'rule = ?', filter.rule)
+      .when(filter.grantActiveAt, `state = 'approved' AND grant_until > ?`, filter.grantActiveAt)
+      .when(filter.decidedSince, 'decided_at >= ?', filter.decidedSince)
+    const sql = `SELECT * FROM reviews ${w} ORDER BY created_at DESC, id DESC LIMIT ?`
+    return (this.db.prepare(sql).all(...w.args, filter.limit ?? 100) as ReviewRow[]).map((r) => this.toReview(r))
   }
 
   async settleReview(id: string, d: ReviewDecision): Promise<boolean> {
