@@ -8,6 +8,17 @@ import { uuidv7 } from '../ids.js'
 import type { Store } from '../storage/store.js'
 import type { AuditEvent } from './events.js'
 
+// Events come in bursts within one millisecond: format each millisecond's timestamp once.
+let lastMs = -1
+let lastIso = ''
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
+}
+
 export type NewEvent = Omit<AuditEvent, 'id' | 'time' | 'seq'> & { time?: string }
 
 export class EventLog {
@@ -24,7 +35,8 @@ export class EventLog {
   ) {}
 
   emit(input: NewEvent): AuditEvent {
-    const event: AuditEvent = { ...input, id: uuidv7(), time: input.time ?? new Date().toISOString() }
+    const now = Date.now()
+    const event: AuditEvent = { ...input, id: uuidv7(now), time: input.time ?? isoTime(now) }
     this.queue.push(event)
     for (const l of this.listeners) l(event)
     if (this.queue.length >= 500) void this.flush()
