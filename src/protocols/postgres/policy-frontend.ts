@@ -1,0 +1,430 @@
+/**
+ * The client -> server half of the PostgreSQL policy interceptor (policy.ts): every Query, Parse,
+ * Bind, Execute and FunctionCall is classified and decided, and carried out: forwarded, denied (a
+ * message the server is certain to reject, docs/adr/0003) or held for review.
+ */
+import { randomBytes } from 'node:crypto'
+import { describeError } from '../../errors.js'
+import {
+  decide,
+  loadParser,
+  MaskCounts,
+  parserReady,
+  reviewFingerprint,
+  type Classification,
+  type Classifier,
+  type Decision,
+  type OutputInfo,
+  type ReviewGate,
+  type Statement,
+} from '../../policy/index.js'
+import type { EngineContext } from '../engine.js'
+import { encodeFrontend, encodeNoticeResponse, formatAt, type Frame, type FrontendMessage } from './codec/index.js'
+import { taintedNames } from './masking.js'
+import { PgPolicyBackend } from './policy-backend.js'
+import type { Compiled, Data, Denial, QueryRun } from './policy-state.js'
+import type { PreparedDef, PreparedOp } from './prepared.js'
+import type { FrontendVerdict, PgInterceptor, PgProxyIo } from './proxy.js'
+import { paramText } from './recorder.js'
+
+const FORWARD: FrontendVerdict = { action: 'forward' }
+const RANK = { allow: 0, review: 1, deny: 2 } as const
+const MAX_TAINTED = 10_000
+const MAX_PORTALS = 256
+
+/** The policy interceptor of one PostgreSQL client connection (created by pgPolicy(), policy.ts). */
+export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
+  private readonly decisions: WeakMap<Classification, Decision>
+  private readonly version: string
+  private readonly describedStatements = new Set<string>()
+  private readonly holds = new Set<AbortController>()
+  private readonly nonce = randomBytes(8).toString('hex')
+  private seq = 0
+  private io: PgProxyIo | undefined
+  /** An extended message of this batch was denied (or is certain to fail): the server skips everything until Sync. */
+  private batchDenied = false
+
+  constructor(
+    ctx: EngineContext,
+    compiled: Compiled,
+    private readonly gate: ReviewGate | undefined,
+    private readonly classifier: Classifier,
+  ) {
+    super(ctx, compiled)
+    this.decisions = compiled.decisions
+    this.version = compiled.version
+  }
+
+  attach(io: PgProxyIo): void {
+    this.io = io
+    for (const [name, value] of io.parameters) if (name === 'standard_conforming_strings') this.scsOff = value !== 'on'
+  }
+
+  cancel(): void {
+    for (const h of this.holds) h.abort()
+  }
+
+  close(): void {
+    this.cancel()
+    this.tracker.drain()
+  }
+
+  // ================= client -> server =================
+
+  frontend(msg: FrontendMessage, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
+    if (!parserReady()) return loadParser().then(() => this.frontend(msg, frame))
+    if ((msg.type === 'Query' || msg.type === 'Parse') && !this.batchDenied && msg.sql.includes('\\')) return this.withBackslash(msg, frame)
+    switch (msg.type) {
+      case 'Query':
+        return this.query(msg.sql, frame.raw)
+      case 'Parse':
+        return this.parse(msg)
+      case 'Bind':
+        return this.bind(msg)
+      case 'Describe': {
+        if (msg.target === 'P') {
+          const p = this.portals.get(msg.name)
+          if (p) p.described = true
+        } else this.describedStatements.add(msg.name)
+        this.tracker.add('describe', { describe: { target: msg.target, name: msg.name } })
+        return FORWARD
+      }
+      case 'Execute':
+        return this.execute(msg, frame)
+      case 'Close': {
+        const data: Data = {}
+        if (msg.target === 'S') {
+          data.ops = [this.registry.remove(msg.name)]
+          this.statementFields.delete(msg.name)
+          this.describedStatements.delete(msg.name)
+        } else this.portals.delete(msg.name)
+        this.tracker.add('close', data)
+        return FORWARD
+      }
+      case 'Sync':
+        this.tracker.add('sync', {})
+        this.batchDenied = false
+        this.registry.endBatch()
+        return FORWARD
+      case 'FunctionCall':
+        return this.functionCall(msg.oid)
+      default:
+        return FORWARD
+    }
+  }
+
+  /** SQL with a backslash: wait until the server has answered everything before it, then judge it knowing standard_conforming_strings. */
+  private withBackslash(msg: Extract<FrontendMessage, { type: 'Query' | 'Parse' }>, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
+    const judge = (): FrontendVerdict | Promise<FrontendVerdict> => {
+      if (!this.scsOff) return msg.type === 'Query' ? this.query(msg.sql, frame.raw) : this.parse(msg)
+      const message = `agw denied a statement with a backslash on connection "${this.policy.connection}": this session has standard_conforming_strings off, and agw reads SQL as PostgreSQL does with it on; SET standard_conforming_strings = on`
+      return this.deny({ action: 'deny', message, matches: [] }, msg.sql, { protocol: msg.type === 'Query' ? 'simple' : 'extended', reason: 'standard_conforming_strings off' })
+    }
+    if (this.tracker.pending === 0) return judge()
+    // Answers may sit in the server's output buffer until a Sync or Flush: ask for them (Flush changes nothing else).
+    this.io?.sendToServer(encodeFrontend({ type: 'Flush' }))
+    return new Promise<void>((resolve) => this.drained.push(resolve)).then(judge)
+  }
+
+  private classify(sql: string): Classification {
+    return this.classifier.classify(sql)
+  }
+
+  /** decide(), cached per classification when no statement depends on prepared names. */
+  private decide(c: Classification): Decision {
+    const stmts = c.ok ? c.statements : []
+    if (stmts.some((s) => s.execute)) return decide(c, this.policy, { prepared: this.preparedLookup(stmts) })
+    let d = this.decisions.get(c)
+    if (!d) {
+      d = decide(c, this.policy)
+      this.decisions.set(c, d)
+    }
+    return d
+  }
+
+  /** Statement lists a prepared name may stand for (for decide): earlier statements of the same text, then the registry. */
+  private preparedLookup(statements: readonly Statement[]) {
+    return (name: string, statement: number): Statement[][] | undefined => {
+      const defs = this.registry.candidates(name, this.localOps(statements, statement))
+      return defs.map((d) => (d.classification.ok ? d.classification.statements : []))
+    }
+  }
+
+  /** Prepared-statement operations of statements before `i` in a text (they ran if statement i runs). */
+  private localOps(statements: readonly Statement[], i: number): PreparedOp[] {
+    const ops: PreparedOp[] = []
+    for (let k = 0; k < i; k++) {
+      const op = opOf(statements[k] as Statement)
+      if (op) ops.push({ ...op, batch: -1, dropsFirst: false })
+    }
+    return ops
+  }
+
+  // ---- simple Query ----
+
+  private query(sql: string, frame: Buffer): FrontendVerdict | Promise<FrontendVerdict> {
+    if (this.batchDenied) {
+      // The server skips it (an extended message of this batch was refused): nothing to judge.
+      this.tracker.add('query', {})
+      return FORWARD
+    }
+    const c = this.classify(sql)
+    const d = this.decide(c)
+    if (d.action === 'deny') return this.deny(d, sql, { protocol: 'simple' })
+    if (d.action === 'review') return this.hold(d, sql, [], () => this.forwardQuery(c, frame), { protocol: 'simple' })
+    return this.forwardQuery(c, frame)
+  }
+
+  private forwardQuery(c: Classification, frame: Buffer): FrontendVerdict {
+    const statements = c.ok ? c.statements : []
+    const ops: (PreparedOp | undefined)[] = []
+    const outputs: OutputInfo[][] = []
+    for (let i = 0; i < statements.length; i++) {
+      const s = statements[i] as Statement
+      const op = opOf(s)
+      ops.push(op ? (op.def ? this.registry.define(op.name as string, op.def) : this.registry.remove(op.name)) : undefined)
+      outputs.push(this.outputsOf(s, this.localOps(statements, i)))
+    }
+    const run: QueryRun = { statements, index: 0, ops, outputs, tainted: this.taint(outputs.flat()) }
+    const probe = this.copyProbe(statements[0])
+    if (probe) this.tracker.add('query', { internal: true, quiet: true, namesFor: run })
+    // A simple Query drops the unnamed prepared statement before it runs anything.
+    const drop = this.registry.remove('')
+    drop.dropsFirst = true
+    this.tracker.add('query', { query: run, ops: [drop], counts: new MaskCounts() })
+    this.registry.endBatch()
+    return probe ? { action: 'replace', messages: [encodeFrontend({ type: 'Query', sql: probe }), frame] } : FORWARD
+  }
+
+  /**
+   * `COPY t TO STDOUT` names no columns: to mask by column, agw first asks the server for the
+   * table's columns with `SELECT * FROM t LIMIT 0` (the same session, so the same search_path),
+   * sent as its own Query just before the client's, its answers kept from the client. It reads
+   * nothing and changes nothing; a simple Query drops the unnamed statement, as the client's
+   * own Query does anyway. Only for a COPY that is the first statement of its Query (an earlier
+   * statement might change what the name means).
+   */
+  private copyProbe(s: Statement | undefined): string | undefined {
+    const c = s?.copy
+    if (!this.masker?.columnsOn || !c || c.direction !== 'to' || c.program || c.file || c.columns || c.header || !c.relationName) return undefined
+    if (s.output?.targets.some((t) => !t.star)) return undefined
+    const [schema, rel] = c.relationName
+    const q = (id: string) => `"${id.replace(/"/g, '""')}"`
+    return `SELECT * FROM ${schema ? `${q(schema)}.` : ''}${q(rel)} LIMIT 0`
+  }
+
+  /** The output analyses a statement's rows may have (EXECUTE: every definition of the name). */
+  private outputsOf(s: Statement, local: PreparedOp[]): OutputInfo[] {
+    if (s.output) return [s.output]
+    if (s.execute) {
+      return this.registry
+        .candidates(s.execute.name, local)
+        .flatMap((d) => (d.classification.ok ? d.classification.statements.map((x) => x.output).filter((o): o is OutputInfo => o !== undefined) : []))
+    }
+    return []
+  }
+
+  /** Names masked for a statement; they stay masked on this connection (cursors, views, tables made from them). */
+  private taint(outputs: OutputInfo[]): Set<string> {
+    if (!this.masker?.columnsOn) return this.tainted
+    const t = taintedNames(this.masker, outputs, this.tainted)
+    for (const n of t) if (this.tainted.size < MAX_TAINTED) this.tainted.add(n)
+    return t
+  }
+
+  // ---- extended protocol ----
+
+  private parse(msg: Extract<FrontendMessage, { type: 'Parse' }>): FrontendVerdict {
+    const c = this.classify(msg.sql)
+    this.statementFields.delete(msg.name)
+    this.describedStatements.delete(msg.name)
+    if (!this.batchDenied) {
+      const d = this.decide(c)
+      // Reviews wait for Bind, where the parameters are known; a deny is certain now.
+      if (d.action === 'deny') {
+        const ops = msg.name === '' ? [this.registry.remove('')] : []
+        if (ops[0]) ops[0].dropsFirst = true
+        return this.deny(d, msg.sql, { protocol: 'extended', parseName: msg.name === '' ? '' : undefined, ops })
+      }
+    }
+    if (c.ok && c.statements.length > 1) {
+      // The server refuses to prepare several statements: this Parse fails, so the rest of the batch is skipped.
+      const ops = msg.name === '' ? [this.registry.remove('')] : []
+      if (ops[0]) ops[0].dropsFirst = true
+      this.batchDenied = true
+      this.tracker.add('parse', { ops })
+      return FORWARD
+    }
+    const op = this.registry.define(msg.name, { sql: msg.sql, classification: c })
+    this.tracker.add('parse', { ops: [op] })
+    return FORWARD
+  }
+
+  private bind(msg: Extract<FrontendMessage, { type: 'Bind' }>): FrontendVerdict | Promise<FrontendVerdict> {
+    const forward = (defs: PreparedDef[]): FrontendVerdict => {
+      const fields = this.statementFields.get(msg.statement)
+      // Portals end with their transaction; agw keeps the last ones by name (Bind replaces).
+      if (this.portals.size >= MAX_PORTALS && !this.portals.has(msg.portal)) this.portals.delete(this.portals.keys().next().value as string)
+      this.portals.set(msg.portal, {
+        defs,
+        statement: msg.statement,
+        formats: msg.resultFormats,
+        fields: defs.length === 1 ? fields : undefined,
+        described: defs.length === 1 && this.describedStatements.has(msg.statement),
+      })
+      this.tracker.add('bind', {})
+      return FORWARD
+    }
+    if (this.batchDenied) return forward([])
+    const defs = this.registry.candidates(msg.statement)
+    // No definition: the server answers "prepared statement does not exist" itself.
+    if (defs.length === 0) return forward(defs)
+    const params = msg.params.map((p, i) => paramText(p, formatAt(msg.paramFormats, i)))
+    let worst: Decision | undefined
+    let worstSql = ''
+    for (const def of defs) {
+      const d = this.decide(def.classification)
+      if (!worst || RANK[d.action] > RANK[worst.action]) {
+        worst = d
+        worstSql = def.sql
+      }
+    }
+    const d = worst as Decision
+    if (d.action === 'deny') return this.deny(d, worstSql, { protocol: 'extended', params })
+    if (d.action === 'review') return this.hold(d, worstSql, params, () => forward(defs), { protocol: 'extended', params })
+    return forward(defs)
+  }
+
+  private execute(msg: Extract<FrontendMessage, { type: 'Execute' }>, frame: Frame): FrontendVerdict {
+    const portal = this.batchDenied ? undefined : this.portals.get(msg.portal)
+    const data: Data = { counts: new MaskCounts() }
+    if (portal) {
+      data.portal = portal
+      data.sql = portal.defs[0]?.sql ?? ''
+      // PREPARE / DEALLOCATE run through the extended protocol change the names too.
+      const first = portal.defs.length === 1 && portal.defs[0]?.classification.ok ? portal.defs[0].classification.statements[0] : undefined
+      const op = first ? opOf(first) : undefined
+      if (op) data.ops = [op.def ? this.registry.define(op.name as string, op.def) : this.registry.remove(op.name)]
+      if (this.masker) this.taint(portal.defs.flatMap((d) => (d.classification.ok ? d.classification.statements.map((s) => s.output).filter((o): o is OutputInfo => !!o) : [])))
+    }
+    // Column masking needs the result's column names: when the client did not ask for them, agw does.
+    if (portal && this.masker?.columnsOn && !portal.described && !portal.fields) {
+      portal.described = true
+      this.tracker.add('describe', { internal: true, describe: { target: 'P', name: msg.portal }, portal })
+      this.tracker.add('execute', data)
+      return { action: 'replace', messages: [encodeFrontend({ type: 'Describe', target: 'P', name: msg.portal }), frame.raw] }
+    }
+    this.tracker.add('execute', data)
+    return FORWARD
+  }
+
+  private functionCall(oid: number): FrontendVerdict {
+    if (this.batchDenied) {
+      this.tracker.add('function', {})
+      return FORWARD
+    }
+    // The function-call message names a function by OID only: agw cannot read what it does.
+    const strict = this.policy.rules.some((r) => r.action !== 'allow')
+    if (strict) {
+      const message = `agw denied a function call by OID ${oid} on connection "${this.policy.connection}": the function-call protocol message names no function agw can check; call the function in a SELECT instead`
+      return this.deny({ action: 'deny', message, matches: [] }, `-- function call oid ${oid}`, { protocol: 'function' })
+    }
+    this.tracker.add('function', {})
+    this.registry.endBatch()
+    return FORWARD
+  }
+
+  // ---- deny and review ----
+
+  private deny(
+    d: Decision,
+    sql: string,
+    how: { protocol: 'simple' | 'extended' | 'function'; params?: (string | null)[]; parseName?: string | undefined; ops?: PreparedOp[]; reason?: string },
+  ): FrontendVerdict {
+    const marker = `agw_denied_${this.nonce}_${++this.seq}`
+    const denial: Denial = { message: d.message, marker }
+    if (d.rule) denial.rule = d.rule.name
+    const event: Record<string, unknown> = { sql, protocol: how.protocol === 'function' ? 'function' : how.protocol, action: 'deny', message: d.message }
+    if (d.rule) event.rule = d.rule.name
+    if (d.parseError) event.parseError = d.parseError
+    if (how.params && how.params.length > 0) event.params = how.params
+    if (how.reason) event.reason = how.reason
+    this.ctx.record('query.denied', event)
+    if (how.protocol !== 'extended') {
+      // The marker is a simple Query: like any, it drops the unnamed prepared statement.
+      const drop = this.registry.remove('')
+      drop.dropsFirst = true
+      this.tracker.add('query', { deny: denial, ops: [drop] })
+      this.registry.endBatch()
+      return { action: 'replace', messages: [encodeFrontend({ type: 'Query', sql: marker })] }
+    }
+    this.batchDenied = true
+    const data: Data = { deny: denial }
+    if (how.ops && how.ops.length > 0) data.ops = how.ops
+    this.tracker.add('parse', data)
+    return { action: 'replace', messages: [encodeFrontend({ type: 'Parse', name: how.parseName ?? marker, sql: marker, paramTypes: [] })] }
+  }
+
+  private hold(
+    d: Decision,
+    sql: string,
+    params: (string | null)[],
+    approve: () => FrontendVerdict,
+    how: { protocol: 'simple' | 'extended'; params?: (string | null)[] },
+  ): FrontendVerdict | Promise<FrontendVerdict> {
+    const rule = d.rule
+    if (!rule) return this.deny(d, sql, how)
+    if (!this.gate) {
+      const message = `agw denied a statement that rule "${rule.name}" holds for review on connection "${this.policy.connection}": reviews are not available on this gateway`
+      return this.deny({ ...d, message }, sql, { ...how, reason: 'reviews unavailable' })
+    }
+    const ac = new AbortController()
+    this.holds.add(ac)
+    let reviewId = ''
+    const req = {
+      sessionId: this.ctx.sessionId,
+      connectionId: this.ctx.connectionId,
+      connection: this.policy.connection,
+      principal: this.ctx.principal,
+      rule: { name: rule.name, reviewers: rule.reviewers, timeoutMs: rule.timeoutMs },
+      statement: sql,
+      params,
+      fingerprint: reviewFingerprint(sql, params, this.ctx.sessionId, this.version),
+    }
+    const onPending = (id: string): void => {
+      reviewId = id
+      this.io?.sendToClient(
+        encodeNoticeResponse({
+          severity: 'NOTICE',
+          code: '01000',
+          message: `agw: held for review ${id} by rule "${rule.name}"; waiting for ${rule.reviewers.join(', ')}`,
+          hint: 'The statement runs when a reviewer approves it; cancel the query to withdraw it.',
+        }),
+      )
+    }
+    return this.gate.request(req, ac.signal, onPending).then(
+      (o) => {
+        this.holds.delete(ac)
+        if (o.outcome === 'approved') return approve()
+        const id = o.reviewId || reviewId
+        const why = o.reason ? `: ${o.reason}` : ''
+        const by = o.decidedBy ? ` by ${o.decidedBy}` : ''
+        const message = `agw: review ${id} ${o.outcome}${by}${why}; the statement held by rule "${rule.name}" was not run`
+        return this.deny({ ...d, message }, sql, { ...how, reason: `review ${o.outcome}` })
+      },
+      (err: unknown) => {
+        this.holds.delete(ac)
+        this.ctx.log.warn({ err: describeError(err) }, 'review gate failed')
+        const message = `agw: the review for rule "${rule.name}" failed (${describeError(err)}); the statement was not run`
+        return this.deny({ ...d, message }, sql, { ...how, reason: 'review failed' })
+      },
+    )
+  }
+}
+
+/** The prepared-statement change a statement makes, if any. */
+function opOf(s: Statement): { name: string | null; def: PreparedDef | undefined } | undefined {
+  if (s.prepare) return { name: s.prepare.name, def: { sql: s.text, classification: { ok: true, statements: s.prepare.statements } } }
+  if (s.deallocate) return { name: s.deallocate.name, def: undefined }
+  return undefined
+}
