@@ -16,7 +16,7 @@
 import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { appendFile, chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -121,6 +121,24 @@ function childPids(pid: number): number[] {
       if (ppid === pid) out.push(Number(entry))
     } catch {
       // exited meanwhile
+    }
+  }
+  return out
+}
+
+/**
+ * Live processes whose working directory is `dir`: every process of a cluster runs in its data
+ * directory, including a backend forked while the postmaster was being frozen (which the ppid scan
+ * can miss, and which would keep its client's connection open after the kill).
+ */
+function pidsIn(dir: string): number[] {
+  const out: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) === dir && !isDead(Number(entry))) out.push(Number(entry))
+    } catch {
+      // exited meanwhile, or not ours to read
     }
   }
   return out
@@ -312,6 +330,17 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
       await exited
       const deadline = Date.now() + STOP_TIMEOUT_MS
       while (!backends.every(isDead) && Date.now() < deadline) await pause(10)
+      // Stragglers: anything still running in the data directory.
+      for (let left = pidsIn(dataDir()); left.length > 0 && Date.now() < deadline; left = pidsIn(dataDir())) {
+        for (const pid of left) {
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {
+            // already gone
+          }
+        }
+        await pause(10)
+      }
       process.removeListener('exit', onExit)
     },
     async start() {
