@@ -50,6 +50,7 @@ export class RunErrors {
     if (auth) return EXIT_CODES[auth.code]
     const down = this.errors.find((e) => e.code === 'unreachable')
     if (down) return EXIT_CODES.unreachable
+    if (this.errors.some((e) => e.code === 'review_denied')) return EXIT_CODES.review_denied
     return commandExit
   }
 }
@@ -127,6 +128,10 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     if (msg.t === 'review') {
       if (msg.review.state === 'pending') held.add(msg.review.id)
       else held.delete(msg.review.id)
+      // A statement a reviewer refused (or nobody decided in time): exit 75 if the command fails.
+      if (msg.review.state === 'denied' || msg.review.state === 'expired') {
+        errors.add(new AgwError('review_denied', `review ${msg.review.id} ${msg.review.state}`))
+      }
     }
     const line = describeControl(msg)
     if (!line) return

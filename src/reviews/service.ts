@@ -294,8 +294,10 @@ export class ReviewService implements ReviewGate {
     const outcome: ReviewOutcome = { outcome: record.state as ReviewOutcome['outcome'], reviewId: id }
     if (record.reason !== undefined) outcome.reason = record.reason
     if (by !== undefined) outcome.decidedBy = by
-    h.resolve(outcome)
+    // The requester's session hears the decision before the held client does: `agw exec` then
+    // knows why the command failed (exit 75) by the time the command exits.
     this.d.pushToSession(record.sessionId, { t: 'review', review: toSummary(record) })
+    h.resolve(outcome)
     this.changed()
     return stored
   }

@@ -149,7 +149,8 @@ describe('a held statement', () => {
     const no = await runAgw(['review', 'deny', id, '--reason', 'use the migration'], env.bob)
     expect(no.code, no.stderr).toBe(0)
     expect(no.stdout).toContain(`review ${id} denied`)
-    expect(await agent.done).not.toBe(0)
+    // psql failed because a reviewer refused: agw exits 75 (SPEC section 2).
+    expect(await agent.done).toBe(75)
     expect(flat(agent.stderr)).toContain(`ERROR: agw: review ${id} denied by bob@example.com: use the migration; the statement held by rule "writes" was not run`)
     expect(agent.stderr).toContain(`agw: review ${id} denied by bob@example.com: use the migration; the statement was not run`)
     expect(sql('select plan from agw_reviews.accounts where id = 2')).toBe('free')
@@ -160,7 +161,7 @@ describe('a held statement', () => {
     const agent = startAgw(['exec', '-c', 'pg-quick', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-c', `update agw_reviews.accounts set plan = 'x' where id = 3`], env.agent)
     await expect.poll(() => agent.stderr, { timeout: 20_000 }).toContain('held for review')
     const id = /held for review ([0-9a-f-]{36})/.exec(agent.stderr)![1]!
-    expect(await agent.done).not.toBe(0)
+    expect(await agent.done).toBe(75)
     expect(flat(agent.stderr)).toContain(`ERROR: agw: review ${id} expired: no decision within 2s`)
     expect(agent.stderr).toContain(`agw: review ${id} expired: no decision within 2s; the statement was not run`)
     expect(sql('select plan from agw_reviews.accounts where id = 3')).toBe('free')
