@@ -7,7 +7,7 @@ export default class Exec extends Command {
   static override summary = 'Run a command with local ports that reach connections through the gateway.'
   static override description = `Opens a local listener (127.0.0.1, random port) per connection, exports the environment the tool needs (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, AGW_PG_URL for PostgreSQL; AGW_SESSION_ID always), runs COMMAND in a pseudo-terminal when stdin is a TTY (plain pipes otherwise, as in CI) and exits with COMMAND's exit code.
 
-When COMMAND fails because agw could not do its part, the exit code says so: 77 not authenticated or not allowed, 69 gateway or target unreachable.
+When COMMAND fails because of agw, the exit code says so: 77 not authenticated or not allowed, 69 gateway or target unreachable, 75 a held statement was denied or expired.
 
 The gateway comes from --gateway, AGW_GATEWAY or the profile's \`agw login\`; the token from AGW_TOKEN, AGW_CLIENT_ID/AGW_CLIENT_SECRET or \`agw login\`.`
 
