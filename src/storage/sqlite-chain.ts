@@ -70,7 +70,7 @@ export class SqliteChainSource implements ChainSource {
     try {
       this.db = new Database(path, { readonly: true, fileMustExist: true })
       const version = this.db.pragma('user_version', { simple: true }) as number
-      if (version < 2) throw new AgwError('bad_input', `the store ${path} has no hash chain yet (schema ${version}): start the gateway once to convert it`)
+      if (version < 1) throw new AgwError('bad_input', `${path} is not an agw store (no schema): check the storage setting in the config`)
       // Per row: uint64be seq ‖ uint32be length of canonical ‖ 32 bytes of room ‖ canonical ‖ hash.
       this.bulk = this.db.prepare(
         `SELECT max(seq) AS last, CAST(group_concat(unhex(printf('%016x%08x', seq, length(c))) || zeroblob(32) || c || hash, '' ORDER BY seq) AS BLOB) AS recs

@@ -36,43 +36,9 @@ import type {
 type Migration = string | ((db: Database.Database) => void)
 
 const MIGRATIONS: Migration[] = [
-  // 1: sessions and events (the walking skeleton; clear text, converted by 2)
-  `CREATE TABLE sessions (
-     id TEXT PRIMARY KEY,
-     started_at TEXT NOT NULL,
-     ended_at TEXT,
-     status TEXT NOT NULL,
-     exit_code INTEGER,
-     error TEXT,
-     subject TEXT NOT NULL,
-     identity TEXT NOT NULL,
-     agent TEXT NOT NULL,
-     host TEXT NOT NULL,
-     command TEXT,
-     connections TEXT NOT NULL
-   );
-   CREATE INDEX sessions_started ON sessions(started_at);
-   CREATE INDEX sessions_subject ON sessions(subject);
-   CREATE TABLE events (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     id TEXT NOT NULL UNIQUE,
-     time TEXT NOT NULL,
-     type TEXT NOT NULL,
-     session_id TEXT,
-     connection_id TEXT,
-     connection TEXT,
-     actor TEXT,
-     data TEXT NOT NULL
-   );
-   CREATE INDEX events_session ON events(session_id, seq);`,
-  // 2: encrypted payloads, the hash chain, checkpoints, keys, the blind search index. Rows of 1
-  // are moved aside here and re-appended through the chain by convertLegacy().
-  `DROP INDEX events_session;
-   DROP INDEX sessions_started;
-   DROP INDEX sessions_subject;
-   ALTER TABLE events RENAME TO legacy_events;
-   ALTER TABLE sessions RENAME TO legacy_sessions;
-   ${KEYRING_SCHEMA}
+  // 1: sessions, events with encrypted payloads, the hash chain, checkpoints, keys, the blind
+  // search index.
+  `${KEYRING_SCHEMA}
    CREATE TABLE sessions (
      id TEXT PRIMARY KEY,
      started_at TEXT NOT NULL,
@@ -111,7 +77,7 @@ const MIGRATIONS: Migration[] = [
      signature BLOB NOT NULL
    );
    CREATE VIRTUAL TABLE search USING fts5(tokens, content='', contentless_delete=1, tokenize='ascii');`,
-  // 3: reviews (src/reviews). `request` seals {requester, agent, statement, params, fingerprint}
+  // 2: reviews (src/reviews). `request` seals {requester, agent, statement, params, fingerprint}
   // and `decision` seals {decidedBy, reason}, under the session's data key.
   `CREATE TABLE reviews (
      id TEXT PRIMARY KEY,
@@ -302,7 +268,6 @@ export class SqliteStore implements Store {
       const due = seq - this.lastCheckpointSeq >= this.checkpointEvents || Date.now() - this.lastCheckpointAt >= this.checkpointIntervalMs
       if (seq > 0 && due) this.writeCheckpoint(seq, head, 'interval')
     })
-    this.convertLegacy()
     if (path !== ':memory:' && !opts.passive) {
       // A quiet tail still gets a checkpoint within the interval.
       this.timers.push(setInterval(() => void this.checkpoint('interval').catch(() => undefined), this.checkpointIntervalMs).unref())
@@ -328,36 +293,6 @@ export class SqliteStore implements Store {
         this.db.pragma(`user_version = ${v + 1}`)
       })()
     }
-  }
-
-  /** Re-appends the skeleton's clear-text rows through the chain, then scrubs them from the file. */
-  private convertLegacy(): void {
-    const exists = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'legacy_events'`).get()
-    if (!exists) return
-    const sessions = this.db.prepare(`SELECT * FROM legacy_sessions`).all() as (Omit<SessionRow, 'sealed' | 'issuer'> & { identity: string; command: string | null })[]
-    const events = this.db.prepare(`SELECT * FROM legacy_events ORDER BY seq`).all() as (EventRow & { actor: string | null; data: string })[]
-    const list: AuditEvent[] = events.map((r) => {
-      const e: AuditEvent = { id: r.id, time: r.time, type: r.type, data: JSON.parse(r.data) }
-      if (r.session_id !== null) e.sessionId = r.session_id
-      if (r.connection_id !== null) e.connectionId = r.connection_id
-      if (r.connection !== null) e.connection = r.connection
-      if (r.actor !== null) e.actor = JSON.parse(r.actor)
-      return e
-    })
-    this.db.transaction(() => {
-      for (const s of sessions) {
-        const rec: SessionRecord = { id: s.id, startedAt: s.started_at, status: s.status, identity: JSON.parse(s.identity), agent: s.agent, host: s.host, connections: JSON.parse(s.connections) }
-        if (s.command !== null) rec.command = s.command
-        this.insertSession(rec)
-        this.db.prepare(`UPDATE sessions SET ended_at = ?, exit_code = ?, error = ? WHERE id = ?`).run(s.ended_at, s.exit_code, s.error, s.id)
-      }
-      for (let i = 0; i < list.length; i += 1000) this.appendTx(list.slice(i, i + 1000))
-      this.db.exec(`DROP TABLE legacy_sessions; DROP TABLE legacy_events;`)
-    })()
-    this.keys.settle(true)
-    // The clear-text pages are free now but still in the file: rewrite it without them.
-    this.db.exec('VACUUM')
-    this.db.pragma('wal_checkpoint(TRUNCATE)')
   }
 
   /** The chain head: the last event, or the checkpoint that carried the chain across a prune. */

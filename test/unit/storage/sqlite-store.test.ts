@@ -182,25 +182,3 @@ describe('rotation', () => {
     expect(verify(path, next).ok).toBe(true)
   })
 })
-
-describe('the walking skeleton store (schema 1)', () => {
-  it('is converted: rows re-appended through the chain, clear text scrubbed from the file', async () => {
-    const path = tempStorePath()
-    const db = new Database(path)
-    db.exec(`CREATE TABLE sessions (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, exit_code INTEGER, error TEXT, subject TEXT NOT NULL, identity TEXT NOT NULL, agent TEXT NOT NULL, host TEXT NOT NULL, command TEXT, connections TEXT NOT NULL);
-      CREATE INDEX sessions_started ON sessions(started_at); CREATE INDEX sessions_subject ON sessions(subject);
-      CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, time TEXT NOT NULL, type TEXT NOT NULL, session_id TEXT, connection_id TEXT, connection TEXT, actor TEXT, data TEXT NOT NULL);
-      CREATE INDEX events_session ON events(session_id, seq); PRAGMA user_version = 1;`)
-    const sid = uuidv7()
-    db.prepare(`INSERT INTO sessions VALUES (?, ?, ?, 'ended', 0, NULL, 'alice', ?, 'psql', 'host', 'psql', '["pg"]')`).run(sid, new Date().toISOString(), new Date().toISOString(), JSON.stringify({ kind: 'human', subject: 'alice', groups: [], issuer: 'https://idp.test' }))
-    db.prepare(`INSERT INTO events (id, time, type, session_id, data) VALUES (?, ?, 'query', ?, ?)`).run(uuidv7(), new Date().toISOString(), sid, JSON.stringify({ sql: 'select legacy_marker_column' }))
-    db.close()
-    const key = randomBytes(32)
-    const { store } = openStore(path, key)
-    expect((await store.listEvents())[0]?.data.sql).toBe('select legacy_marker_column')
-    expect((await store.searchEvents({ text: 'legacy_marker_column' })).length).toBe(1)
-    await store.close()
-    expect(fileBytes(path)).not.toContain('legacy_marker_column')
-    expect(verify(path, key).ok).toBe(true)
-  })
-})
