@@ -407,32 +407,20 @@ function mapBase(e: AuditEvent): Mapped {
   return { activity: [99, e.type], status: 0, message: e.type, attrs: {} }
 }
 
+/** The mapping for each OCSF class agw emits. */
+const MAPPERS: Record<number, (e: AuditEvent) => Mapped> = {
+  [OCSF_CLASSES.authentication.uid]: mapAuthentication,
+  [OCSF_CLASSES.networkActivity.uid]: mapConnection,
+  [OCSF_CLASSES.datastoreActivity.uid]: mapDatastore,
+  [OCSF_CLASSES.apiActivity.uid]: mapApi,
+  [OCSF_CLASSES.sshActivity.uid]: mapSsh,
+  [OCSF_CLASSES.httpActivity.uid]: mapHttp,
+}
+
 /** Maps one agw event to OCSF 1.3.0. */
 export function toOcsf(e: AuditEvent): OcsfEvent {
   const cls = OCSF_CLASS_OF[e.type] ?? OCSF_CLASSES.base
-  let m: Mapped
-  switch (cls.uid) {
-    case OCSF_CLASSES.authentication.uid:
-      m = mapAuthentication(e)
-      break
-    case OCSF_CLASSES.networkActivity.uid:
-      m = mapConnection(e)
-      break
-    case OCSF_CLASSES.datastoreActivity.uid:
-      m = mapDatastore(e)
-      break
-    case OCSF_CLASSES.apiActivity.uid:
-      m = mapApi(e)
-      break
-    case OCSF_CLASSES.sshActivity.uid:
-      m = mapSsh(e)
-      break
-    case OCSF_CLASSES.httpActivity.uid:
-      m = mapHttp(e)
-      break
-    default:
-      m = mapBase(e)
-  }
+  const m = (MAPPERS[cls.uid] ?? mapBase)(e)
   const [activityId, activityName] = m.activity
   const severityId = m.severity ?? 1
   const statusId = m.status ?? 0
