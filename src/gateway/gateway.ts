@@ -293,6 +293,11 @@ export class Gateway {
       void (async () => {
         if (msg.t === 'hello' && !live) {
           clearTimeout(helloTimer)
+          if (!Array.isArray(msg.connections) || !msg.connections.every((c) => typeof c === 'string') || typeof msg.agent !== 'string' || typeof msg.host !== 'string') {
+            channel.control({ t: 'error', code: 'bad_input', message: 'malformed hello: agent, host and connections (a list of names) are required' })
+            channel.close(CloseCode.protocol, 'malformed hello')
+            return
+          }
           const allowed = new Set(this.connectionsFor(principal).map((c) => c.name))
           const refused = msg.connections.filter((c) => !allowed.has(c))
           if (refused.length > 0) {

@@ -126,14 +126,17 @@ export class Masker {
    * Returns undefined when nothing in it needs masking.
    */
   text(value: string, counts: MaskCounts | undefined): string | undefined {
-    if (!this.mayNeed(value)) return undefined
+    // Each detector's necessary condition is checked once: the ones that pass are searched in full.
+    const keyHit = this.keyRe?.test(value) ?? false
+    const detectors = this.candidates(value)
+    if (!keyHit && detectors.length === 0) return undefined
     const spans: Span[] = []
-    if (this.keyRe && this.keyRe.test(value)) {
+    if (keyHit) {
       const whole = this.jsonSpans(value, spans, counts)
       if (whole !== undefined) return whole
     }
-    if (this.detectorsOn) {
-      for (const f of findAll(value, this.candidates(value))) {
+    if (detectors.length > 0) {
+      for (const f of findAll(value, detectors)) {
         if (spans.some((s) => f.start < s.end && f.end > s.start)) continue
         counts?.detector(f.detector.name)
         spans.push({ start: f.start, end: f.end, replacement: this.detected(f.value, f.detector) })

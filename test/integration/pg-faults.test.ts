@@ -203,6 +203,21 @@ connections:
     }
   })
 
+  it('a malformed session hello gets a clear error and a closed socket; the gateway goes on', async () => {
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/v1/session`, { headers: { authorization: `Bearer ${env.AGW_TOKEN}` } })
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    const texts: string[] = []
+    ws.on('message', (d, binary) => !binary && texts.push(d.toString()))
+    ws.send(JSON.stringify({ t: 'hello', agent: 'x', host: 'y', connections: 'local' }))
+    const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)))
+    expect(code).toBe(4400)
+    expect(JSON.parse(texts[0] as string)).toMatchObject({ t: 'error', code: 'bad_input', message: expect.stringMatching(/malformed hello/) })
+    await stillServing()
+  })
+
   it('a client that never finishes its startup is timed out', async () => {
     const ws = await openTunnel('local')
     const started = Date.now()
