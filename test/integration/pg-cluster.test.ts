@@ -166,6 +166,8 @@ describe('pg-cluster faults', () => {
     await new Promise((resolve) => socket.once('connect', resolve))
     const closed = new Promise((resolve) => socket.once('close', resolve))
     socket.on('error', () => undefined)
+    // Read, so a FIN (not only a RST) is seen: a paused socket never notices the end and sits in CLOSE-WAIT.
+    socket.resume()
     await pg.kill()
     await closed
     await expect(psql(pg.users.scram.user, pg.users.scram.password, 'SELECT 1')).rejects.toThrow(/Connection refused|could not connect/)
