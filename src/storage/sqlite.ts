@@ -99,7 +99,16 @@ const MIGRATIONS: Migration[] = [
    CREATE INDEX reviews_state ON reviews(state, created_at);
    CREATE INDEX reviews_session ON reviews(session_id, connection, rule);
    CREATE INDEX reviews_decided ON reviews(decided_at);`,
+  // 3: the search index is written in batches after the events (ADR 0014): `through` is the last
+  // event seq it covers; everything already in the store is indexed.
+  `CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
+   INSERT INTO search_state (id, through) VALUES (1, (SELECT COALESCE(MAX(seq), 0) FROM events));`,
 ]
+
+/** The search index is brought up to date every this many events, characters of text, or ms. */
+export const INDEX_BATCH_EVENTS = 1000
+const INDEX_BATCH_CHARS = 2_000_000
+export const INDEX_INTERVAL_MS = 1000
 
 interface SessionRow {
   id: string
@@ -211,7 +220,12 @@ export class SqliteStore implements Store {
   private readonly keys: Keyring
   private readonly insertEvent: Database.Statement
   private readonly insertSearch: Database.Statement
+  private readonly lastEvent: Database.Statement
+  private readonly lastCheckpoint: Database.Statement
   private readonly appendTx: (events: AuditEvent[]) => void
+  /** Text of appended events not in the search index yet, by seq (see indexPending). */
+  private unindexed: Array<[number, string]> = []
+  private unindexedChars = 0
   private readonly checkpointEvents: number
   private readonly checkpointIntervalMs: number
   private lastCheckpointSeq = 0
@@ -242,6 +256,8 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.insertSearch = this.db.prepare(`INSERT INTO search (rowid, tokens) VALUES (?, ?)`)
+    this.lastEvent = this.db.prepare(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`)
+    this.lastCheckpoint = this.db.prepare(`SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1`)
     const last = this.db.prepare(`SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1`).get() as { seq: number } | undefined
     this.lastCheckpointSeq = last?.seq ?? 0
     this.appendTx = this.db.transaction((events: AuditEvent[]) => {
@@ -262,12 +278,19 @@ export class SqliteStore implements Store {
         seq = Number(info.lastInsertRowid)
         e.seq = seq
         head = hash
+        // Every appended seq is listed (with '' when it has no text), so indexTx knows which
+        // events it holds and reads back only the others.
         const text = searchText(e)
-        if (text) this.insertSearch.run(seq, this.keys.index.document(text))
+        this.unindexed.push([seq, text])
+        this.unindexedChars += text.length
       }
+      // The index is written in batches: one FTS5 segment per small transaction costs more than
+      // the event itself. A search brings it up to date first, so results are never behind.
+      if (this.unindexed.length >= INDEX_BATCH_EVENTS || this.unindexedChars >= INDEX_BATCH_CHARS) this.indexTx()
       const due = seq - this.lastCheckpointSeq >= this.checkpointEvents || Date.now() - this.lastCheckpointAt >= this.checkpointIntervalMs
       if (seq > 0 && due) this.writeCheckpoint(seq, head, 'interval')
     })
+    this.timers.push(setInterval(() => this.indexPending(), INDEX_INTERVAL_MS).unref())
     if (path !== ':memory:' && !opts.passive) {
       // A quiet tail still gets a checkpoint within the interval.
       this.timers.push(setInterval(() => void this.checkpoint('interval').catch(() => undefined), this.checkpointIntervalMs).unref())
@@ -297,10 +320,60 @@ export class SqliteStore implements Store {
 
   /** The chain head: the last event, or the checkpoint that carried the chain across a prune. */
   private head(): { seq: number; hash: Buffer } {
-    const last = this.db.prepare(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: Buffer } | undefined
+    const last = this.lastEvent.get() as { seq: number; hash: Buffer } | undefined
     if (last) return last
-    const cp = this.db.prepare(`SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1`).get() as { seq: number; hash: Buffer } | undefined
+    const cp = this.lastCheckpoint.get() as { seq: number; hash: Buffer } | undefined
     return cp ?? { seq: 0, hash: GENESIS }
+  }
+
+  /**
+   * Brings the search index up to the last event, inside the caller's write transaction: the text
+   * of what this connection appended is indexed from memory; events it did not append (another
+   * connection, or a gateway that stopped before it indexed) are read back and decrypted. `search_state.through`
+   * makes this safe from any connection: what one indexed, another skips.
+   */
+  private indexTx(): void {
+    const state = this.db.prepare(`SELECT through FROM search_state WHERE id = 1`).get() as { through: number }
+    const mine = this.unindexed
+    this.unindexed = []
+    this.unindexedChars = 0
+    let prev = state.through
+    for (const [seq, text] of mine) {
+      if (seq <= prev) continue
+      if (seq > prev + 1) this.indexFromStore(prev, seq)
+      if (text) this.insertSearch.run(seq, this.keys.index.document(text))
+      prev = seq
+    }
+    const last = (this.lastEvent.get() as { seq: number } | undefined)?.seq ?? 0
+    if (last > prev) this.indexFromStore(prev, last + 1)
+    const through = Math.max(prev, last)
+    if (through > state.through) this.db.prepare(`UPDATE search_state SET through = ? WHERE id = 1`).run(through)
+  }
+
+  /** Indexes the stored events with `after < seq < before`, reading them back (decrypting). */
+  private indexFromStore(after: number, before: number): void {
+    const page = this.db.prepare(
+      `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 500`,
+    )
+    for (let rows = page.all(after, before) as EventRow[]; rows.length > 0; rows = page.all(after, before) as EventRow[]) {
+      for (const r of rows) {
+        const e = this.toEvent(r)
+        const text = e.data.unreadable === undefined ? searchText(e) : ''
+        if (text) this.insertSearch.run(r.seq, this.keys.index.document(text))
+        after = r.seq
+      }
+    }
+  }
+
+  /** Indexes what is pending, in its own transaction. Never throws: the next attempt catches up. */
+  private indexPending(): void {
+    // Only a connection that appended has work of its own; the others catch up when they search.
+    if (!this.db.open || this.unindexed.length === 0) return
+    try {
+      this.db.transaction(() => this.indexTx()).immediate()
+    } catch {
+      // Busy or closing: the text is read back from the events next time.
+    }
   }
 
   private writeCheckpoint(seq: number, hash: Buffer, kind: CheckpointKind): Checkpoint {
@@ -436,6 +509,7 @@ export class SqliteStore implements Store {
   async searchEvents(q: SearchQuery): Promise<SearchHit[]> {
     const match = this.keys.index.matchExpression(q.text)
     if (!match) return []
+    this.db.transaction(() => this.indexTx()).immediate()
     const where = ['search MATCH ?']
     const args: unknown[] = [match]
     if (q.owner) {
@@ -500,6 +574,8 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       this.writeCheckpoint(through, at.hash, 'prune')
       this.db.prepare(`DELETE FROM search WHERE rowid <= ?`).run(through)
+      this.db.prepare(`UPDATE search_state SET through = MAX(through, ?) WHERE id = 1`).run(through)
+      this.unindexed = this.unindexed.filter(([seq]) => seq > through)
       events = this.db.prepare(`DELETE FROM events WHERE seq <= ?`).run(through).changes
       this.db.prepare(`DELETE FROM checkpoints WHERE seq < ?`).run(through)
       const gone = this.db
@@ -662,6 +738,7 @@ export class SqliteStore implements Store {
     for (const t of this.timers) clearInterval(t)
     if (!this.db.open) return
     try {
+      if (this.unindexed.length > 0) this.indexPending()
       if (!this.opts.passive) await this.checkpoint('stop')
     } finally {
       this.db.close()

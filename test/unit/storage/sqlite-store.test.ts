@@ -134,6 +134,59 @@ describe('search', () => {
   })
 })
 
+describe('search index written in batches (ADR 0014)', () => {
+  const count = (path: string, sql: string) => {
+    const db = new Database(path, { readonly: true })
+    try {
+      return (db.prepare(sql).get() as { n: number }).n
+    } finally {
+      db.close()
+    }
+  }
+
+  it('a search on another connection finds what the writer has not indexed yet; nothing is indexed twice', async () => {
+    const { store: writer, path, key } = openStore()
+    const s = session()
+    await writer.createSession(s)
+    const events = Array.from({ length: 10 }, (_, i) => queryEvent(s.id, `SELECT ${i} FROM ledger_${i % 2}`, i * 2))
+    await writer.appendEvents(events)
+    // Not indexed yet: the writer holds the text for its next batch.
+    expect(count(path, 'SELECT through AS n FROM search_state')).toBe(0)
+    const { store: reader } = openStore(path, key, { passive: true })
+    const found = await reader.searchEvents({ text: 'ledger_1' })
+    expect(found.map((h) => h.event.id)).toEqual(events.filter((_, i) => i % 2 === 1).map((e) => e.id).reverse())
+    expect(count(path, 'SELECT through AS n FROM search_state')).toBe(events.at(-1)!.seq)
+    // The writer's own batch comes later and skips what the reader indexed.
+    await writer.appendEvents([queryEvent(s.id, 'SELECT 99 FROM ledger_1', 0)])
+    await writer.close()
+    expect(count(path, 'SELECT count(*) AS n FROM search')).toBe(11)
+    expect((await reader.searchEvents({ text: 'ledger_1' })).length).toBe(6)
+  })
+
+  it('a gateway that stopped before indexing loses nothing: the next search reads the events back', async () => {
+    const path = tempStorePath()
+    const key = randomBytes(32)
+    // A store that is never closed stands for a gateway killed before its index batch.
+    const crashed = new SqliteStore(path, { masterKey: key })
+    const s = session()
+    await crashed.createSession(s)
+    const q = queryEvent(s.id, 'SELECT iban FROM payouts', 0)
+    await crashed.appendEvents([q])
+    const { store } = openStore(path, key)
+    expect((await store.searchEvents({ text: 'payouts' })).map((h) => h.event.id)).toEqual([q.id])
+    await crashed.close()
+    expect(count(path, 'SELECT count(*) AS n FROM search')).toBe(1)
+  })
+
+  it('indexes without a search, once a batch is full', async () => {
+    const { store, path } = openStore()
+    const s = session()
+    await store.createSession(s)
+    for (let i = 0; i < 1100; i += 100) await store.appendEvents(Array.from({ length: 100 }, (_, j) => queryEvent(s.id, `SELECT ${i + j}`, (i + j) * 2)))
+    expect(count(path, 'SELECT through AS n FROM search_state')).toBeGreaterThanOrEqual(1000)
+  })
+})
+
 describe('retention', () => {
   it('prunes old ended sessions as a prefix; the chain still verifies; their keys are gone', async () => {
     const { store, path, key } = openStore()
