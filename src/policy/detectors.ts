@@ -138,6 +138,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
   },
   aws_access_key: {
     name: 'aws_access_key',
+    literals: ['A'],
     pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}(?![A-Z0-9])/g,
     hint: 'A[KSBCGINRP][A-Z]A[A-Z0-9]{16}',
     partial: prefixOnly(/^.{4}/),
@@ -223,7 +224,34 @@ export function detectorGate(d: Detector): (text: string) => boolean {
   const hint = new RegExp(d.hint)
   const lits = d.literals
   if (!lits) return (text) => hint.test(text)
-  return (text) => lits.some((l) => text.includes(l)) && hint.test(text)
+  // A substring search scans for the needle's first character; where that character is common
+  // ('e' of "eyJ" in hex or prose) it stops at every one. Looking for the needle's rarest character
+  // first is one memchr over the value, and most values do not have it.
+  const rare = lits.map(rarestChar)
+  return (text) => {
+    for (let i = 0; i < lits.length; i++) {
+      if (text.indexOf(rare[i] as string) !== -1 && text.includes(lits[i] as string)) return hint.test(text)
+    }
+    return false
+  }
+}
+
+/** Characters of ordinary text and data, the most common first (letter frequencies, then digits and hex). */
+const COMMON = ' eatoinsrhldcumfpgwybvkxjqz0123456789'
+
+/** The character of `s` least likely in ordinary text: anything not in COMMON, else the last in it. */
+export function rarestChar(s: string): string {
+  let best = s[0] as string
+  let rank = -1
+  for (const ch of s) {
+    const r = COMMON.indexOf(ch)
+    if (r === -1) return ch
+    if (r > rank) {
+      rank = r
+      best = ch
+    }
+  }
+  return best
 }
 
 /** Config names -> detectors; `all` means every one. Throws on an unknown name (with the known ones). */

@@ -88,7 +88,8 @@ export class Masker {
 
   /** Cheap test on any text (or UTF-8 bytes read as latin1): false means no detector or masked key can be in it. */
   mayNeed(text: string): boolean {
-    if (this.keyRe?.test(text)) return true
+    // A masked JSON key is quoted: no '"', no key (one memchr, where the regex costs a microsecond per kB).
+    if (this.keyRe && text.includes('"') && this.keyRe.test(text)) return true
     for (const g of this.gates) if (g(text)) return true
     return false
   }

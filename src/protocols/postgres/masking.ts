@@ -245,6 +245,16 @@ const SAFE_DELIMITERS = new Set(['\t', ',', '|', ';'])
 /** Masks one COPY OUT data message (one row); undefined to forward it unchanged. */
 export function maskCopyData(data: Buffer, plan: CopyPlan, masker: Masker, counts: MaskCounts): Buffer | undefined {
   if (plan.format === 'binary') return maskCopyBinary(data, plan, counts)
+  // Fast path (most rows of a bulk COPY): no column masked whole, and the line as it stands passes
+  // no detector's necessary condition. Exact only when every field appears in the line unchanged
+  // and the delimiter cannot take part in a pattern: no escapes (backslash), no CSV quoting. The
+  // bytes are read as latin1 (a copy, no UTF-8 decoding): the detectors' patterns are ASCII.
+  if (!plan.header && !plan.all && !(plan.whole?.some(Boolean) ?? false) && SAFE_DELIMITERS.has(plan.delimiter)) {
+    const raw = data.toString('latin1')
+    const end = raw.endsWith('\r\n') ? raw.length - 2 : raw.endsWith('\n') ? raw.length - 1 : raw.length
+    const line = end === raw.length ? raw : raw.slice(0, end)
+    if (!line.includes('\\') && !(plan.format === 'csv' && line.includes('"')) && (!plan.content || !masker.mayNeed(line))) return undefined
+  }
   const text = data.toString('utf8')
   const eol = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : ''
   const line = text.slice(0, text.length - eol.length)
@@ -257,12 +267,6 @@ export function maskCopyData(data: Buffer, plan: CopyPlan, masker: Masker, count
       plan.all = false
     }
     return undefined
-  }
-  // Fast path (most rows of a bulk COPY): no column masked whole, and the line as it stands passes
-  // no detector's necessary condition. Exact only when every field appears in the line unchanged
-  // and the delimiter cannot take part in a pattern: no escapes (backslash), no CSV quoting.
-  if (!plan.all && !(plan.whole?.some(Boolean) ?? false) && SAFE_DELIMITERS.has(plan.delimiter) && !line.includes('\\') && !(plan.format === 'csv' && line.includes('"'))) {
-    if (!plan.content || !masker.mayNeed(line)) return undefined
   }
   const whole = (i: number) => plan.all || (plan.whole?.[i] ?? false)
   const name = (i: number) => plan.names[i] ?? `column ${i + 1}`

@@ -3,7 +3,7 @@
 // the ISO 13616 examples; the tokens are made-up values of the documented shapes.
 import { describe, expect, it } from 'vitest'
 import { DETECTOR_NAMES, DETECTORS, detectorsFor, findAll, ibanValid, luhn } from '../../../src/policy/index.js'
-import { detectorGate } from '../../../src/policy/detectors.js'
+import { detectorGate, rarestChar } from '../../../src/policy/detectors.js'
 
 const T: Record<string, { hits: [string, string][]; misses: string[] }> = {
   email: {
@@ -129,6 +129,21 @@ describe('detectors', () => {
       })
     })
   }
+})
+
+describe('gates look for the rarest character of a literal first', () => {
+  it('picks the character least common in ordinary text', () => {
+    expect(rarestChar('eyJ')).toBe('J')
+    expect(rarestChar('earer')).toBe('r')
+    expect(rarestChar('-----BEGIN ')).toBe('-')
+    expect(rarestChar('@')).toBe('@')
+  })
+  it('still passes a hit hidden in text full of the literal\'s first character', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJl'
+    const gate = detectorGate(DETECTORS.jwt!)
+    expect(gate(`${'e'.repeat(500)} ${jwt} ${'ee'.repeat(200)}`)).toBe(true)
+    expect(gate(`${'e'.repeat(500)} eyj ${'J'.repeat(3)}`)).toBe(false)
+  })
 })
 
 describe('checksums', () => {
