@@ -104,7 +104,7 @@ async function startTarget(config: BenchConfig, opts: BenchOptions, dir: string,
     case 'pgbouncer':
       return startPgbouncer(config, { dir, database: opts.database, maxClients: Math.max(...opts.clients, 8) })
     case 'agw':
-      return startAgw(config, { ...agw, dir, database: opts.database })
+      return startAgw(config, { ...agw, dir, database: opts.database, ...(process.env.BENCH_PROFILE_DIR ? { profileDir: process.env.BENCH_PROFILE_DIR } : {}) })
   }
 }
 

@@ -3,7 +3,7 @@
  * asynchronously once per process; after that every call is synchronous, so the proxy's hot path
  * never waits. Parse results are plain JSON trees (`{ TypeName: { field: ... } }`).
  */
-import { loadModule, parsePlPgSQLSync, parseSync } from 'libpg-query'
+import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query'
 
 let ready = false
 let loading: Promise<void> | undefined
@@ -40,4 +40,24 @@ export function parseStatements(sql: string): RawStatement[] {
 export function parsePlpgsql(createFunction: string): unknown {
   if (!ready) throw new Error('the SQL parser is not loaded yet')
   return parsePlPgSQLSync(createFunction)
+}
+
+/**
+ * The query of `COPY (query) TO ...`, cut from the statement's text with the server's own scanner
+ * (so parentheses in strings, comments and dollar quotes do not count); undefined for any other text.
+ */
+export function copyQueryText(copyStatement: string): string | undefined {
+  if (!ready) throw new Error('the SQL parser is not loaded yet')
+  const tokens = (scanSync(copyStatement) as { tokens?: { start: number; end: number; text: string }[] }).tokens ?? []
+  if (tokens[0]?.text.toUpperCase() !== 'COPY' || tokens[1]?.text !== '(') return undefined
+  let depth = 0
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i] as { start: number; end: number; text: string }
+    if (t.text === '(') depth++
+    else if (t.text === ')' && --depth === 0) {
+      // Token offsets are bytes of the UTF-8 text.
+      return Buffer.from(copyStatement, 'utf8').subarray((tokens[1] as { end: number }).end, t.start).toString('utf8')
+    }
+  }
+  return undefined
 }

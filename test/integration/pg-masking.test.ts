@@ -31,6 +31,7 @@ INSERT INTO agw_masking.users VALUES
   (2, 'Grace Hopper', 'grace@example.org', 'correct-horse', NULL, NULL, 'key AKIAIOSFODNN7EXAMPLE and ghp_abcdefghijklmnopqrstuvwxyz0123456789', ARRAY['navy'], '{"plan": "free"}');
 CREATE TABLE agw_masking.orders (id int, user_email text, total numeric);
 INSERT INTO agw_masking.orders VALUES (10, 'ada@example.com', 12.50);
+CREATE SEQUENCE agw_masking.probe_seq;
 `
 
 const MASKING = `
@@ -143,6 +144,23 @@ describe('COPY TO STDOUT', () => {
     const rows = t!.output.split('\n').map((l) => l.split('\t'))
     expect(rows[0]!.slice(0, 6)).toEqual(['1', 'Ada Lovelace', '[redacted:email]', '[redacted]', '[redacted]', '[redacted]'])
     expect(rows[1]!.slice(0, 4)).toEqual(['2', 'Grace Hopper', '[redacted:email]', '[redacted]'])
+  })
+
+  it('of SELECT *: agw asks the server for the columns without running the query', async () => {
+    const [r] = await run('pg', [{ client: 'psql', sql: "COPY (SELECT *, nextval('agw_masking.probe_seq') AS n FROM agw_masking.users ORDER BY id) TO STDOUT" }])
+    const rows = r!.output.split('\n').map((l) => l.split('\t'))
+    expect(rows[0]!.slice(0, 6)).toEqual(['1', 'Ada Lovelace', '[redacted:email]', '[redacted]', '[redacted]', '[redacted]'])
+    expect(rows[1]!.slice(0, 4)).toEqual(['2', 'Grace Hopper', '[redacted:email]', '[redacted]'])
+    // The describe did not run the query: the sequence moved once per row the COPY itself read.
+    expect(rows.map((row) => row.at(-1))).toEqual(['1', '2'])
+    expect(direct('SELECT last_value FROM agw_masking.probe_seq')).toBe('2')
+  })
+
+  it('of SELECT * that the server refuses: the client gets the server error, nothing is sent', async () => {
+    const [r] = await run('pg', [{ client: 'psql', sql: 'COPY (SELECT * FROM agw_masking.no_such_table) TO STDOUT' }])
+    expect(r!.ok).toBe(false)
+    expect(r!.code).toBe('42P01')
+    expect(r!.output).toBe('')
   })
 
   it('CSV with a header', async () => {

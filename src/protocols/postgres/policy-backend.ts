@@ -172,7 +172,7 @@ export abstract class PgPolicyBackend {
       const t = outputs[0]?.targets
       if (probed && probed.length === columns) {
         plan.names = probed
-        plan.whole = wholeColumns(probed, [], m, tainted)
+        plan.whole = wholeColumns(probed, outputs, m, tainted)
       } else if (t && !t.some((x) => x.star) && t.length === columns) {
         plan.names = t.map((x) => x.name)
         plan.whole = wholeColumns(plan.names, outputs, m, tainted)

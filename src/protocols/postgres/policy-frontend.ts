@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { describeError } from '../../errors.js'
 import {
   decide,
+  copyQueryText,
   loadParser,
   MaskCounts,
   parserReady,
@@ -187,30 +188,48 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     }
     const run: QueryRun = { statements, index: 0, ops, outputs, tainted: this.taint(outputs.flat()) }
     const probe = this.copyProbe(statements[0])
-    if (probe) this.tracker.add('query', { internal: true, quiet: true, namesFor: run })
+    if (probe?.kind === 'query') this.tracker.add('query', { internal: true, quiet: true, namesFor: run })
+    if (probe?.kind === 'describe') {
+      this.tracker.add('parse', { internal: true, quiet: true })
+      this.tracker.add('describe', { internal: true, quiet: true, namesFor: run })
+      this.tracker.add('sync', { internal: true, quiet: true })
+    }
     // A simple Query drops the unnamed prepared statement before it runs anything.
     const drop = this.registry.remove('')
     drop.dropsFirst = true
     this.tracker.add('query', { query: run, ops: [drop], counts: new MaskCounts() })
     this.registry.endBatch()
-    return probe ? { action: 'replace', messages: [encodeFrontend({ type: 'Query', sql: probe }), frame] } : FORWARD
+    return probe ? { action: 'replace', messages: [...probe.messages, frame] } : FORWARD
   }
 
   /**
-   * `COPY t TO STDOUT` names no columns: to mask by column, agw first asks the server for the
-   * table's columns with `SELECT * FROM t LIMIT 0` (the same session, so the same search_path),
-   * sent as its own Query just before the client's, its answers kept from the client. It reads
-   * nothing and changes nothing; a simple Query drops the unnamed statement, as the client's
-   * own Query does anyway. Only for a COPY that is the first statement of its Query (an earlier
-   * statement might change what the name means).
+   * A COPY that names no columns cannot be masked by column name from its text alone, so agw asks
+   * the server first, on the same session (same search_path), its answers kept from the client:
+   * - `COPY t TO STDOUT`: `SELECT * FROM t LIMIT 0` as its own Query, just before the client's. It
+   *   reads nothing and changes nothing.
+   * - `COPY (SELECT * ...) TO STDOUT`: Parse of the inner query as the unnamed statement, Describe,
+   *   Sync. The server plans it and names its columns without running it (a function in it is not
+   *   called). The client's Query drops the unnamed statement anyway.
+   * Only for a COPY that is the first statement of its Query (an earlier statement might change
+   * what the names mean).
    */
-  private copyProbe(s: Statement | undefined): string | undefined {
+  private copyProbe(s: Statement | undefined): { kind: 'query' | 'describe'; messages: Buffer[] } | undefined {
     const c = s?.copy
-    if (!this.masker?.columnsOn || !c || c.direction !== 'to' || c.program || c.file || c.columns || c.header || !c.relationName) return undefined
+    if (!this.masker?.columnsOn || !c || c.direction !== 'to' || c.program || c.file || c.columns || c.header) return undefined
+    if (!c.relationName) {
+      // Named targets only: the statement itself names every column.
+      if (!s.output?.targets.some((t) => t.star)) return undefined
+      const inner = copyQueryText(s.text)
+      if (inner === undefined) return undefined
+      return {
+        kind: 'describe',
+        messages: [encodeFrontend({ type: 'Parse', name: '', sql: inner, paramTypes: [] }), encodeFrontend({ type: 'Describe', target: 'S', name: '' }), encodeFrontend({ type: 'Sync' })],
+      }
+    }
     if (s.output?.targets.some((t) => !t.star)) return undefined
     const [schema, rel] = c.relationName
     const q = (id: string) => `"${id.replace(/"/g, '""')}"`
-    return `SELECT * FROM ${schema ? `${q(schema)}.` : ''}${q(rel)} LIMIT 0`
+    return { kind: 'query', messages: [encodeFrontend({ type: 'Query', sql: `SELECT * FROM ${schema ? `${q(schema)}.` : ''}${q(rel)} LIMIT 0` })] }
   }
 
   /** The output analyses a statement's rows may have (EXECUTE: every definition of the name). */

@@ -2,7 +2,7 @@
 // statement cost a lookup.
 import { beforeAll, describe, expect, it } from 'vitest'
 import { numberKey } from '../../../src/policy/classifier.js'
-import { classify, Classifier, loadParser, type Statement } from '../../../src/policy/index.js'
+import { classify, Classifier, copyQueryText, loadParser, type Statement } from '../../../src/policy/index.js'
 import { Lru } from '../../../src/policy/lru.js'
 
 beforeAll(() => loadParser())
@@ -154,5 +154,18 @@ describe('Classifier cache', () => {
     l.get('a')
     l.set('c', 3)
     expect([l.get('a'), l.get('b'), l.get('c'), l.size]).toEqual([1, undefined, 3, 2])
+  })
+})
+
+describe('copyQueryText', () => {
+  it("cuts the query of COPY (query) TO with the server's scanner", () => {
+    expect(copyQueryText('COPY (SELECT * FROM t) TO STDOUT')).toBe('SELECT * FROM t')
+    expect(copyQueryText("copy ( select ')' , $q$ ) $q$ /* ) */ from (select 1) s ) to stdout with csv")).toBe(" select ')' , $q$ ) $q$ /* ) */ from (select 1) s ")
+    expect(copyQueryText("COPY (SELECT 'é' AS \"ü\") TO STDOUT")).toBe("SELECT 'é' AS \"ü\"")
+  })
+  it('is undefined for a COPY of a table, and for anything else', () => {
+    expect(copyQueryText('COPY t TO STDOUT')).toBeUndefined()
+    expect(copyQueryText('SELECT (1)')).toBeUndefined()
+    expect(copyQueryText('COPY (SELECT 1')).toBeUndefined()
   })
 })

@@ -18,7 +18,7 @@ afterEach(async () => {
   for (const s of stores.splice(0)) await s.close()
 })
 
-function openStore(path = tempStorePath(), key = randomBytes(32), opts = {}): { store: SqliteStore; path: string; key: Buffer } {
+function openStore(path = tempStorePath(), key: Buffer = randomBytes(32), opts = {}): { store: SqliteStore; path: string; key: Buffer } {
   const store = new SqliteStore(path, { masterKey: key, ...opts })
   stores.push(store)
   return { store, path, key }
