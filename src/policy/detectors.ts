@@ -18,8 +18,11 @@ export interface Detector {
    * (a substring search is far cheaper than any regular expression on a long value).
    */
   literals?: readonly string[]
-  /** A necessary condition as code, checked before `hint`, for a detector without literals. */
-  prefilter?: (text: string) => boolean
+  /**
+   * A necessary condition as code, checked before `hint`, for a detector without literals. `bytes`,
+   * when given, are the value's bytes (`text` is them read as latin1 or UTF-8).
+   */
+  prefilter?: (text: string, bytes?: Uint8Array) => boolean
   /** Further check on the candidate (the masked part). */
   validate?: (value: string) => boolean
   /** Capture group holding the part to mask (default: the whole match). */
@@ -52,6 +55,34 @@ export function hasDigitRun(text: string, min: number): boolean {
     let whole = true
     for (let k = end; k > p; k--) {
       if (!digitOrSeparator(text.charCodeAt(k))) {
+        whole = false
+        break
+      }
+    }
+    if (whole) return true
+  }
+  return false
+}
+
+const DIGIT_OR_SEPARATOR = new Uint8Array(256)
+for (const c of '0123456789 -') DIGIT_OR_SEPARATOR[c.charCodeAt(0)] = 1
+
+/**
+ * hasDigitRun over bytes (UTF-8 or latin1: the runs of ASCII digits, spaces and dashes are the same
+ * as in the decoded text). About three times faster than over a string.
+ */
+export function hasDigitRunBytes(b: Uint8Array, min: number): boolean {
+  const n = b.length
+  const t = DIGIT_OR_SEPARATOR
+  for (let p = min - 1; p < n; p += min) {
+    if (t[b[p] as number] === 0) continue
+    let lo = p
+    while (lo > 0 && p - lo < min && t[b[lo - 1] as number] === 1) lo--
+    const end = lo + min - 1
+    if (end >= n) return false
+    let whole = true
+    for (let k = end; k > p; k--) {
+      if (t[b[k] as number] === 0) {
         whole = false
         break
       }
@@ -143,7 +174,7 @@ export const DETECTORS: Readonly<Record<string, Detector>> = {
     name: 'credit_card',
     pattern: /(?<![0-9A-Za-z.-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z]|[.-]\d)/g,
     hint: '(?<![0-9A-Za-z.-])\\d(?:[ -]?\\d){12}',
-    prefilter: (text) => hasDigitRun(text, 13),
+    prefilter: (text, bytes) => (bytes ? hasDigitRunBytes(bytes, 13) : hasDigitRun(text, 13)),
     validate: cardNumber,
     partial: (v) => keepLast(v, 4, true),
   },
@@ -256,11 +287,11 @@ export const DETECTOR_NAMES = Object.keys(DETECTORS)
  * alternation of every hint was several times slower on long values (a regex per detector starts
  * with a literal or a small class the engine can scan for).
  */
-export function detectorGate(d: Detector): (text: string) => boolean {
+export function detectorGate(d: Detector): (text: string, bytes?: Uint8Array) => boolean {
   const hint = new RegExp(d.hint)
   const lits = d.literals
   const pre = d.prefilter
-  if (pre) return (text) => pre(text) && hint.test(text)
+  if (pre) return (text, bytes) => pre(text, bytes) && hint.test(text)
   if (!lits) return (text) => hint.test(text)
   // A substring search scans for the needle's first character; where that character is common
   // ('e' of "eyJ" in hex or prose) it stops at every one. Looking for the needle's rarest character

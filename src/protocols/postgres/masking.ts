@@ -127,7 +127,7 @@ function wholeValue(v: Buffer, format: number, type: number, name: string, maske
 /** Content masking of one value; undefined when unchanged. */
 function contentValue(v: Buffer, format: number, type: number, masker: Masker, counts: MaskCounts): Buffer | undefined {
   // Fast path: the value read as latin1 (no decoding) against the detectors' necessary conditions.
-  if (!masker.mayNeed(v.toString('latin1'))) return undefined
+  if (!masker.mayNeed(v.toString('latin1'), v)) return undefined
   if (format === 0 || TEXT_LIKE.has(type)) {
     const s = v.toString('utf8')
     const m = masker.text(s, counts)
@@ -147,7 +147,7 @@ export function maskDataRow(body: Buffer, plan: RowPlan, masker: Masker, counts:
     // First pass without allocating: does any value pass the detectors' necessary conditions?
     let need = false
     forEachDataRowValue(body, (i, v) => {
-      if (!need && v !== null && plan.cols[i] !== Col.Pass && masker.mayNeed(v.toString('latin1'))) need = true
+      if (!need && v !== null && plan.cols[i] !== Col.Pass && masker.mayNeed(v.toString('latin1'), v)) need = true
     })
     if (!need) return undefined
   }
@@ -253,7 +253,7 @@ export function maskCopyData(data: Buffer, plan: CopyPlan, masker: Masker, count
     const raw = data.toString('latin1')
     const end = raw.endsWith('\r\n') ? raw.length - 2 : raw.endsWith('\n') ? raw.length - 1 : raw.length
     const line = end === raw.length ? raw : raw.slice(0, end)
-    if (!line.includes('\\') && !(plan.format === 'csv' && line.includes('"')) && (!plan.content || !masker.mayNeed(line))) return undefined
+    if (!line.includes('\\') && !(plan.format === 'csv' && line.includes('"')) && (!plan.content || !masker.mayNeed(line, data))) return undefined
   }
   const text = data.toString('utf8')
   const eol = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : ''

@@ -3,7 +3,7 @@
 // the ISO 13616 examples; the tokens are made-up values of the documented shapes.
 import { describe, expect, it } from 'vitest'
 import { DETECTOR_NAMES, DETECTORS, detectorsFor, findAll, ibanValid, luhn } from '../../../src/policy/index.js'
-import { detectorGate, hasDigitRun, rarestChar } from '../../../src/policy/detectors.js'
+import { detectorGate, hasDigitRun, hasDigitRunBytes, rarestChar } from '../../../src/policy/detectors.js'
 
 const T: Record<string, { hits: [string, string][]; misses: string[] }> = {
   email: {
@@ -188,6 +188,11 @@ describe('hasDigitRun (the card number prefilter)', () => {
     expect(hasDigitRun('827ccb0eea8a706c4c34a16891f84e7b'.repeat(31), 13)).toBe(false)
     expect(hasDigitRun('', 13)).toBe(false)
   })
+  it('over UTF-8 bytes finds what it finds in the text', () => {
+    const text = 'é'.repeat(20) + '4111 1111 1111 1111 ü'
+    expect(hasDigitRunBytes(Buffer.from(text, 'utf8'), 13)).toBe(true)
+    expect(hasDigitRunBytes(Buffer.from('é1234567890ü12', 'utf8'), 13)).toBe(false)
+  })
   it('agrees with a plain scan on random text', () => {
     const alphabet = '0123456789 -ab'
     let seed = 7
@@ -195,6 +200,7 @@ describe('hasDigitRun (the card number prefilter)', () => {
     for (let t = 0; t < 2000; t++) {
       const text = Array.from({ length: 1 + Math.floor(rand() * 60) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('')
       expect(hasDigitRun(text, 13)).toBe(/[0-9 -]{13}/.test(text))
+      expect(hasDigitRunBytes(Buffer.from(text), 13)).toBe(/[0-9 -]{13}/.test(text))
     }
   })
 })
