@@ -222,7 +222,8 @@ export class SqliteStore implements Store {
   private readonly insertSearch: Database.Statement
   private readonly lastEvent: Database.Statement
   private readonly lastCheckpoint: Database.Statement
-  private readonly appendTx: (events: AuditEvent[]) => void
+  /** Appends in one transaction; returns each event's seq and search text, for the index. */
+  private readonly appendTx: (events: AuditEvent[]) => Array<[number, string]>
   /** Text of appended events not in the search index yet, by seq (see indexPending). */
   private unindexed: Array<[number, string]> = []
   private unindexedChars = 0
@@ -263,6 +264,7 @@ export class SqliteStore implements Store {
     this.appendTx = this.db.transaction((events: AuditEvent[]) => {
       let head = this.head().hash
       let seq = 0
+      const texts: Array<[number, string]> = []
       for (const e of events) {
         const row = {
           id: e.id,
@@ -280,15 +282,11 @@ export class SqliteStore implements Store {
         head = hash
         // Every appended seq is listed (with '' when it has no text), so indexTx knows which
         // events it holds and reads back only the others.
-        const text = searchText(e)
-        this.unindexed.push([seq, text])
-        this.unindexedChars += text.length
+        texts.push([seq, searchText(e)])
       }
-      // The index is written in batches: one FTS5 segment per small transaction costs more than
-      // the event itself. A search brings it up to date first, so results are never behind.
-      if (this.unindexed.length >= INDEX_BATCH_EVENTS || this.unindexedChars >= INDEX_BATCH_CHARS) this.indexTx()
       const due = seq - this.lastCheckpointSeq >= this.checkpointEvents || Date.now() - this.lastCheckpointAt >= this.checkpointIntervalMs
       if (seq > 0 && due) this.writeCheckpoint(seq, head, 'interval')
+      return texts
     })
     this.timers.push(setInterval(() => this.indexPending(), INDEX_INTERVAL_MS).unref())
     if (path !== ':memory:' && !opts.passive) {
@@ -487,14 +485,23 @@ export class SqliteStore implements Store {
 
   async appendEvents(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return
+    let texts: Array<[number, string]>
     try {
-      this.appendTx(events)
+      texts = this.appendTx(events)
       this.keys.settle(true)
     } catch (err) {
       this.keys.settle(false)
       for (const e of events) delete e.seq
       throw err
     }
+    // Held only once committed (a rolled-back seq may be reused). The index is written in
+    // batches: one FTS5 segment per small transaction costs more than the event itself. A search
+    // brings it up to date first, so results are never behind.
+    for (const t of texts) {
+      this.unindexed.push(t)
+      this.unindexedChars += t[1].length
+    }
+    if (this.unindexed.length >= INDEX_BATCH_EVENTS || this.unindexedChars >= INDEX_BATCH_CHARS) this.indexPending()
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {

@@ -178,6 +178,21 @@ describe('search index written in batches (ADR 0014)', () => {
     expect(count(path, 'SELECT count(*) AS n FROM search')).toBe(1)
   })
 
+  it('a batch that rolls back leaves nothing for the index: its seqs go to the next events', async () => {
+    const { store } = openStore()
+    const s = session()
+    await store.createSession(s)
+    const ok = queryEvent(s.id, 'SELECT 1 FROM first_table', 0)
+    await store.appendEvents([ok])
+    // The second event reuses the first one's id: the UNIQUE constraint rolls the batch back.
+    const failing = [queryEvent(s.id, 'SELECT 2 FROM ghost_table', 0), { ...queryEvent(s.id, 'SELECT 3', 0), id: ok.id }]
+    await expect(store.appendEvents(failing)).rejects.toThrow()
+    const next = queryEvent(s.id, 'SELECT 4 FROM real_table', 0)
+    await store.appendEvents([next])
+    expect(await store.searchEvents({ text: 'ghost_table' })).toEqual([])
+    expect((await store.searchEvents({ text: 'real_table' })).map((h) => h.event.id)).toEqual([next.id])
+  })
+
   it('indexes without a search, once a batch is full', async () => {
     const { store, path } = openStore()
     const s = session()
