@@ -32,14 +32,13 @@ import { bearerToken, rejectUpgrade, sendError, sendJson } from './http.js'
 import { recordLogin } from './logins.js'
 import { actorOf, sameIdentity, SessionManager, type LiveSession } from './sessions.js'
 
-/** Verifies a bearer token. The production implementation is identity/verifier.ts. */
-
 /**
  * Events wait up to this long to share a store transaction: pgbench at 8 clients on 2 cores went
- * from about 6.3k to 7.1k TPS with 5 ms (10 and 20 ms gained nothing more). bench/RESULTS.md.
+ * from about 6.3k to 7.1k TPS with 5 ms (10 and 20 ms gained nothing more). docs/adr/0014.
  */
 const EVENT_LINGER_MS = 5
 
+/** Verifies a bearer token. The production implementation is identity/verifier.ts. */
 export interface Authenticator {
   verify(token: string): Promise<Principal>
 }

@@ -31,45 +31,17 @@ export interface Detector {
   partial: (value: string) => string
 }
 
-/** Code 48-57 ('0'-'9'), 32 (' ') or 45 ('-'). */
-function digitOrSeparator(c: number): boolean {
-  return (c >= 48 && c <= 57) || c === 32 || c === 45
-}
-
-/**
- * Whether `text` has `min` consecutive characters that are digits, spaces or dashes: a necessary
- * condition of a card number (13 to 19 digits with single separators). Any such run covers one of
- * every `min`-th positions, so only those are probed. Around a probe that hits, the run is extended
- * to the left, and the one position that a run of `min` from there must reach is checked first.
- * On prose this visits a fraction of what the regular expression does (0.6 vs 1.5 µs per kB).
- */
-export function hasDigitRun(text: string, min: number): boolean {
-  const n = text.length
-  for (let p = min - 1; p < n; p += min) {
-    if (!digitOrSeparator(text.charCodeAt(p))) continue
-    let lo = p
-    while (lo > 0 && p - lo < min && digitOrSeparator(text.charCodeAt(lo - 1))) lo--
-    // Every run through p starts at lo or later, so it covers lo + min - 1 (or p already ends one).
-    const end = lo + min - 1
-    if (end >= n) return false
-    let whole = true
-    for (let k = end; k > p; k--) {
-      if (!digitOrSeparator(text.charCodeAt(k))) {
-        whole = false
-        break
-      }
-    }
-    if (whole) return true
-  }
-  return false
-}
-
 const DIGIT_OR_SEPARATOR = new Uint8Array(256)
 for (const c of '0123456789 -') DIGIT_OR_SEPARATOR[c.charCodeAt(0)] = 1
 
 /**
- * hasDigitRun over bytes (UTF-8 or latin1: the runs of ASCII digits, spaces and dashes are the same
- * as in the decoded text). About three times faster than over a string.
+ * Whether the bytes have `min` consecutive digits, spaces or dashes: a necessary condition of a card
+ * number (13 to 19 digits with single separators). UTF-8 or latin1 alike: the runs of ASCII digits,
+ * spaces and dashes are those of the decoded text. Any such run covers one of every `min`-th
+ * positions, so only those are probed; around a probe that hits, the run is extended to the left,
+ * and the one position a run of `min` from there must reach is checked first. On prose this visits
+ * a fraction of what the regular expression does (0.6 vs 1.5 µs per kB); bytes, not a string,
+ * because typed-array reads are about three times faster than charCodeAt here.
  */
 export function hasDigitRunBytes(b: Uint8Array, min: number): boolean {
   const n = b.length
@@ -90,6 +62,14 @@ export function hasDigitRunBytes(b: Uint8Array, min: number): boolean {
     if (whole) return true
   }
   return false
+}
+
+/**
+ * hasDigitRunBytes over a string (read as latin1: a character above U+00FF can only add runs, so
+ * the condition stays necessary). For callers without the bytes, off the per-row path.
+ */
+export function hasDigitRun(text: string, min: number): boolean {
+  return hasDigitRunBytes(Buffer.from(text, 'latin1'), min)
 }
 
 function digits(s: string): string {

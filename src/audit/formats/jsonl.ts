@@ -25,8 +25,8 @@ export function toJsonLine(e: AuditEvent): string {
 }
 
 /**
- * JSON with every character outside printable ASCII escaped as \uXXXX: still valid JSON, parses to
- * the same value, and safe for transports that are not 8-bit clean or that want plain ASCII
+ * JSON with every character outside printable ASCII as a JSON \u escape (four hex digits): still
+ * valid JSON, parses to the same value, and safe for transports that are not 8-bit clean or that want plain ASCII
  * (syslog MSG without a BOM).
  */
 export function asciiJson(value: unknown): string {

@@ -11,7 +11,7 @@
  *   connection and subject. 32473 is the placeholder private enterprise number that RFC 5612
  *   reserves for documentation; it becomes agw's own IANA PEN once one is assigned
  *   (docs/audit-sinks.md).
- * - MSG: the event as JSON (docs/events.md), ASCII only (non-ASCII escaped as \uXXXX), so it needs
+ * - MSG: the event as JSON (docs/events.md), ASCII only (non-ASCII as JSON \u escapes), so it needs
  *   no BOM and survives receivers that are not 8-bit clean.
  *
  * A message longer than `maxBytes` keeps its header and structured data and loses the bulky parts
