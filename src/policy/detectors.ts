@@ -69,7 +69,7 @@ export function hasDigitRunBytes(b: Uint8Array, min: number): boolean {
  * the condition stays necessary). For callers without the bytes, off the per-row path.
  */
 export function hasDigitRun(text: string, min: number): boolean {
-  return hasDigitRunBytes(Buffer.from(text, 'latin1'), min)
+  return text.length >= min && hasDigitRunBytes(Buffer.from(text, 'latin1'), min)
 }
 
 function digits(s: string): string {
