@@ -45,6 +45,8 @@ interface Job {
   sql: string
   params?: unknown[]
   sequence?: { sql: string; simple?: boolean }[]
+  /** psql: one session, each command its own Query, going on after an error. */
+  commands?: string[]
 }
 
 async function run(connection: string, jobs: Job[]): Promise<ClientResult[]> {
@@ -166,6 +168,82 @@ describe('COPY TO STDOUT', () => {
   it('CSV with a header', async () => {
     const [r] = await run('pg', [{ client: 'psql', sql: 'COPY (SELECT name, password, note FROM agw_masking.users WHERE id = 1) TO STDOUT WITH (FORMAT csv, HEADER)' }])
     expect(r!.output).toBe('name,password,note\nAda Lovelace,[redacted],"card [redacted:credit_card], call [redacted:phone]"')
+  })
+})
+
+describe('COPY TO STDOUT in a transaction block: the probe leaves the transaction as it was', () => {
+  beforeAll(() => direct("CREATE TABLE agw_masking.tx (id int, login text, password text); INSERT INTO agw_masking.tx VALUES (1, 'ada', 'hunter2')"))
+
+  const copy = (conn: string, commands: string[]) => run(conn, [{ client: 'psql', sql: '', commands }]).then(([r]) => r!)
+
+  it('a COPY of a missing table gets the server error 42P01, not 25P02, and ROLLBACK works', async () => {
+    const r = await copy('pg', [
+      'BEGIN',
+      'COPY agw_masking.no_such_table TO STDOUT',
+      'ROLLBACK',
+      'BEGIN',
+      'COPY (SELECT * FROM agw_masking.no_such_table) TO STDOUT',
+      'ROLLBACK',
+      'SELECT 1',
+    ])
+    expect(r.ok).toBe(true)
+    expect(r.codes).toEqual(['42P01', '42P01'])
+    expect(r.output).toBe('BEGIN\nROLLBACK\nBEGIN\nROLLBACK\n1')
+  })
+
+  it('COPY t and COPY (SELECT * ...) see the transaction\'s own rows, masked by name, and COMMIT keeps them', async () => {
+    const r = await copy('pg', [
+      'BEGIN',
+      "INSERT INTO agw_masking.tx VALUES (2, 'grace', 'correct-horse')",
+      'COPY agw_masking.tx TO STDOUT',
+      'COPY (SELECT * FROM agw_masking.tx ORDER BY id) TO STDOUT',
+      'COMMIT',
+    ])
+    expect(r.codes).toEqual([])
+    const rows = ['1\tada\t[redacted]', '2\tgrace\t[redacted]']
+    expect(r.output).toBe(['BEGIN', 'INSERT 0 1', ...rows, ...rows, 'COMMIT'].join('\n'))
+    expect(direct('SELECT string_agg(login, \',\' ORDER BY id) FROM agw_masking.tx')).toBe('ada,grace')
+  })
+
+  it('a failed probe leaves the client\'s savepoints alone (even one named agw_probe)', async () => {
+    const r = await copy('pg', [
+      'BEGIN',
+      "INSERT INTO agw_masking.tx VALUES (3, 'kept', 'correct-horse')",
+      'SAVEPOINT agw_probe',
+      "INSERT INTO agw_masking.tx VALUES (4, 'undone', 'correct-horse')",
+      'COPY agw_masking.no_such_table TO STDOUT',
+      'ROLLBACK TO SAVEPOINT agw_probe',
+      'COPY (SELECT * FROM agw_masking.tx WHERE id > 2) TO STDOUT',
+      'COMMIT',
+    ])
+    expect(r.codes).toEqual(['42P01'])
+    expect(r.output).toBe(['BEGIN', 'INSERT 0 1', 'SAVEPOINT', 'INSERT 0 1', 'ROLLBACK', '3\tkept\t[redacted]', 'COMMIT'].join('\n'))
+    expect(direct('SELECT string_agg(login, \',\' ORDER BY id) FROM agw_masking.tx WHERE id > 2')).toBe('kept')
+  })
+
+  it('in a failed transaction, COPY gets the server\'s 25P02 and nothing hangs', async () => {
+    const r = await copy('pg', [
+      'BEGIN',
+      'SELECT 1/0',
+      'COPY agw_masking.tx TO STDOUT',
+      'COPY (SELECT * FROM agw_masking.tx) TO STDOUT',
+      'ROLLBACK',
+      'COPY agw_masking.tx TO STDOUT',
+    ])
+    expect(r.ok).toBe(true)
+    expect(r.codes).toEqual(['22012', '25P02', '25P02'])
+    expect(r.output.split('\n')).toEqual(['BEGIN', 'ROLLBACK', '1\tada\t[redacted]', '2\tgrace\t[redacted]', '3\tkept\t[redacted]'])
+  })
+
+  it('the recording has the client\'s statements only, never the probe', async () => {
+    await gw.gateway.events.flush()
+    const events = await gw.gateway.store.listEvents({})
+    const sql = events.filter((e) => e.type === 'query').map((e) => String(e.data.sql))
+    expect(sql).toContain('COPY agw_masking.tx TO STDOUT')
+    expect(sql.filter((q) => /agw_probe_|LIMIT 0|^SELECT \* FROM agw_masking\.tx$/.test(q))).toEqual([])
+    const results = JSON.stringify(events.filter((e) => e.type === 'query.result' || e.type === 'masking.applied'))
+    expect(results).not.toContain('hunter2')
+    expect(results).not.toContain('correct-horse')
   })
 })
 

@@ -31,6 +31,12 @@ export abstract class PgPolicyBackend {
    */
   protected scsOff = false
   protected readonly drained: (() => void)[] = []
+  /**
+   * The session's transaction status in the last ReadyForQuery (internal ones too: they are the
+   * server's state as well). It is the state the next message runs in only when nothing is pending
+   * (`tracker.pending === 0`); a new session is idle.
+   */
+  protected txStatus: 'I' | 'T' | 'E' = 'I'
 
   constructor(
     protected readonly ctx: EngineContext,
@@ -46,8 +52,11 @@ export abstract class PgPolicyBackend {
   backend(msg: BackendMessage | undefined, frame: Frame): Buffer | null | undefined {
     const type = frame.type
     const e = this.tracker.backend(type)
+    if (msg?.type === 'ReadyForQuery') this.txStatus = msg.status
     if (this.drained.length > 0 && this.tracker.pending === 0) for (const resolve of this.drained.splice(0)) resolve()
     if (msg?.type === 'ParameterStatus' && msg.name === 'standard_conforming_strings') this.scsOff = msg.value !== 'on'
+    // A notice while agw's own quiet message is being answered (the COPY probe) was caused by it.
+    if (type === B.NoticeResponse && this.tracker.head?.data.quiet) return null
     if (e?.data.internal && (type !== B.ErrorResponse || e.data.quiet)) {
       if (type === B.RowDescription && msg?.type === 'RowDescription' && e.data.namesFor) e.data.namesFor.copyNames = msg.fields.map((f) => f.name)
       if (type === B.RowDescription && msg?.type === 'RowDescription' && e.data.portal) e.data.portal.fields = msg.fields

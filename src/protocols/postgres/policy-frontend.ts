@@ -176,7 +176,16 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     return this.forwardQuery(c, frame)
   }
 
-  private forwardQuery(c: Classification, frame: Buffer): FrontendVerdict {
+  private forwardQuery(c: Classification, frame: Buffer): FrontendVerdict | Promise<FrontendVerdict> {
+    // A probe must know the transaction state it will run in (see probeMessages): when answers are
+    // still pending, the Query waits for them (they come at their ReadyForQuery, no Flush needed).
+    if (this.tracker.pending > 0 && !this.tracker.openBatch && this.copyProbe(c.ok ? c.statements[0] : undefined)) {
+      return new Promise<void>((resolve) => this.drained.push(resolve)).then(() => this.sendQuery(c, frame))
+    }
+    return this.sendQuery(c, frame)
+  }
+
+  private sendQuery(c: Classification, frame: Buffer): FrontendVerdict {
     const statements = c.ok ? c.statements : []
     const ops: (PreparedOp | undefined)[] = []
     const outputs: OutputInfo[][] = []
@@ -187,19 +196,48 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       outputs.push(this.outputsOf(s, this.localOps(statements, i)))
     }
     const run: QueryRun = { statements, index: 0, ops, outputs, tainted: this.taint(outputs.flat()) }
-    const probe = this.copyProbe(statements[0])
-    if (probe?.kind === 'query') this.tracker.add('query', { internal: true, quiet: true, namesFor: run })
-    if (probe?.kind === 'describe') {
-      this.tracker.add('parse', { internal: true, quiet: true })
-      this.tracker.add('describe', { internal: true, quiet: true, namesFor: run })
-      this.tracker.add('sync', { internal: true, quiet: true })
-    }
+    const probe = this.probeMessages(statements[0], run)
     // A simple Query drops the unnamed prepared statement before it runs anything.
     const drop = this.registry.remove('')
     drop.dropsFirst = true
     this.tracker.add('query', { query: run, ops: [drop], counts: new MaskCounts() })
     this.registry.endBatch()
-    return probe ? { action: 'replace', messages: [...probe.messages, frame] } : FORWARD
+    return probe ? { action: 'replace', messages: [...probe, frame] } : FORWARD
+  }
+
+  /**
+   * The probe for a COPY (copyProbe), queued in the tracker, as the messages to send before the
+   * client's Query; undefined for none. It must leave the session as it was:
+   * - in a transaction block (status T), a failing probe would abort the client's transaction, and
+   *   a succeeding one would keep its lock: it runs inside a savepoint of its own (named with this
+   *   connection's random nonce; savepoints stack, so even a client's savepoint of the same name
+   *   would be left alone), rolled back and released after it, whatever the probe's outcome;
+   * - in a failed transaction (E), the server refuses the COPY anyway: no probe;
+   * - inside an extended batch not yet synced, the probe's Sync (or Query) would end the client's
+   *   batch early, or make the server run a Query it is skipping after an error: no probe.
+   * Without a probe the COPY is masked whole when column rules exist (copyStart, fail closed).
+   * Called only with nothing pending or an open batch (forwardQuery), so `txStatus` is current.
+   */
+  private probeMessages(s: Statement | undefined, run: QueryRun): Buffer[] | undefined {
+    if (this.tracker.openBatch || this.txStatus === 'E') return undefined
+    const probe = this.copyProbe(s)
+    if (!probe) return undefined
+    const savepoint = this.txStatus === 'T' ? `agw_probe_${this.nonce}` : undefined
+    const internal = (): Data => ({ internal: true, quiet: true })
+    if (savepoint) this.tracker.add('query', internal())
+    if (probe.kind === 'query') this.tracker.add('query', { ...internal(), namesFor: run })
+    else {
+      this.tracker.add('parse', internal())
+      this.tracker.add('describe', { ...internal(), namesFor: run })
+      this.tracker.add('sync', internal())
+    }
+    if (!savepoint) return probe.messages
+    this.tracker.add('query', internal())
+    return [
+      encodeFrontend({ type: 'Query', sql: `SAVEPOINT ${savepoint}` }),
+      ...probe.messages,
+      encodeFrontend({ type: 'Query', sql: `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` }),
+    ]
   }
 
   /**
@@ -211,7 +249,8 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
    *   Sync. The server plans it and names its columns without running it (a function in it is not
    *   called). The client's Query drops the unnamed statement anyway.
    * Only for a COPY that is the first statement of its Query (an earlier statement might change
-   * what the names mean).
+   * what the names mean). Either can fail (no such table): its error is not the client's, and in a
+   * transaction block it must not abort the client's transaction (probeMessages).
    */
   private copyProbe(s: Statement | undefined): { kind: 'query' | 'describe'; messages: Buffer[] } | undefined {
     const c = s?.copy
@@ -388,7 +427,7 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     d: Decision,
     sql: string,
     params: (string | null)[],
-    approve: () => FrontendVerdict,
+    approve: () => FrontendVerdict | Promise<FrontendVerdict>,
     how: { protocol: 'simple' | 'extended'; params?: (string | null)[] },
   ): FrontendVerdict | Promise<FrontendVerdict> {
     const rule = d.rule

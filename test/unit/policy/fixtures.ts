@@ -93,13 +93,16 @@ export interface ClientResult {
   notices: string[]
   /** For a `sequence` job: each step's result, and NOTIFY payloads received. */
   steps?: ClientResult[]
+  /** For a psql `commands` job: the SQLSTATE of every error, in order. */
+  codes?: string[]
   notifications?: string[]
 }
 
 /**
  * A Node script run as COMMAND under `agw exec` (so PG* variables point at agw's local port). It
  * reads a JSON list of jobs from the file in argv[2] and prints one JSON line of results.
- * Job: { sql, client: 'psql' | 'pg', params?, sequence?: string[] (pg: run in order on one connection) }.
+ * Job: { sql, client: 'psql' | 'pg', params?, sequence?: string[] (pg: run in order on one connection),
+ * commands?: string[] (psql: one session, each sent as its own Query, going on after errors) }.
  */
 export function writeRunner(dir: string): string {
   const pgUrl = pathToFileURL(join(process.cwd(), 'node_modules', 'pg', 'lib', 'index.js')).href
@@ -112,13 +115,16 @@ import { readFileSync } from 'node:fs'
 import pg from ${JSON.stringify(pgUrl)}
 const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 const out = []
-function psql(sql) {
-  const r = spawnSync('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-c', sql], { encoding: 'utf8', env: { ...process.env, PGAPPNAME: 'corpus' } })
+function psql(sql, commands) {
+  const args = commands ? commands.flatMap((c) => ['-c', c]) : ['-v', 'ON_ERROR_STOP=1', '-c', sql]
+  const r = spawnSync('psql', ['-X', '-At', '-v', 'VERBOSITY=verbose', ...args], { encoding: 'utf8', env: { ...process.env, PGAPPNAME: 'corpus' }, timeout: commands ? 30000 : undefined })
   const err = r.stderr.split('\\n').filter(Boolean)
   const error = err.find((l) => l.startsWith('ERROR:') || l.startsWith('psql:'))
   const m = /^ERROR:\\s+([0-9A-Z]{5}): (.*)$/.exec(error ?? '')
   const res = { ok: r.status === 0, output: r.stdout.trimEnd(), notices: err.filter((l) => l.startsWith('NOTICE:')).map((l) => l.replace(/^NOTICE:\\s+(?:[0-9A-Z]{5}: )?/, '')) }
   if (m) { res.code = m[1]; res.message = m[2] } else if (error) res.message = error
+  if (commands) res.codes = err.map((l) => /^ERROR:\\s+([0-9A-Z]{5}):/.exec(l)?.[1]).filter(Boolean)
+  if (r.error) { res.ok = false; res.message = String(r.error) }
   return res
 }
 async function node(job) {
@@ -144,7 +150,7 @@ async function node(job) {
     await c.end()
   }
 }
-for (const job of jobs) out.push(job.client === 'psql' ? psql(job.sql) : await node(job))
+for (const job of jobs) out.push(job.client === 'psql' ? psql(job.sql, job.commands) : await node(job))
 console.log(JSON.stringify(out))
 `,
   )

@@ -245,3 +245,150 @@ describe('standard_conforming_strings', () => {
     expect(h.serverGot()).toEqual([q("SELECT 'a\\b'")])
   })
 })
+
+describe('the COPY column probe and the transaction state', () => {
+  // `COPY t TO STDOUT` names no columns: agw asks the server first (policy-frontend.ts, copyProbe).
+  const MASK = `    masking:
+      columns: [password]
+`
+  const copyT = 'COPY t TO STDOUT'
+  const copyStar = 'COPY (SELECT * FROM t) TO STDOUT'
+  const probeQuery = q('SELECT * FROM "t" LIMIT 0')
+  const field = (name: string) => ({ name, tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeMod: -1, format: 0 })
+  const columns: BackendMessage = { type: 'RowDescription', fields: [field('id'), field('password')] }
+  const missing: BackendMessage = { type: 'ErrorResponse', fields: { S: 'ERROR', V: 'ERROR', C: '42P01', M: 'relation "t" does not exist' } }
+  const aborted: BackendMessage = { type: 'ErrorResponse', fields: { S: 'ERROR', V: 'ERROR', C: '25P02', M: 'current transaction is aborted, commands ignored until end of transaction block' } }
+  const copyOut: BackendMessage[] = [
+    { type: 'CopyOutResponse', format: 0, columnFormats: [0, 0] },
+    { type: 'CopyData', data: Buffer.from('1\thunter2\n') },
+    { type: 'CopyDone' },
+    done('COPY 1'),
+  ]
+  const copyRows = (ms: BackendMessage[]) => ms.flatMap((m) => (m.type === 'CopyData' ? [m.data.toString()] : []))
+
+  /** A harness whose session is in state `status` (the client's BEGIN, and a failing statement for 'E', answered). */
+  async function inState(status: 'I' | 'T' | 'E') {
+    const h = harness(MASK)
+    if (status !== 'I') {
+      h.send(q('BEGIN'))
+      await h.settle()
+      h.reply(done('BEGIN'), ready('T'))
+    }
+    if (status === 'E') {
+      h.send(q('SELECT 1/0'))
+      await h.settle()
+      h.reply({ type: 'ErrorResponse', fields: { S: 'ERROR', V: 'ERROR', C: '22012', M: 'division by zero' } }, ready('E'))
+    }
+    await h.settle()
+    h.serverGot()
+    h.clientGot()
+    return h
+  }
+
+  it('outside a transaction block: the probe is a LIMIT 0 query of its own, its answers kept from the client', async () => {
+    const h = await inState('I')
+    h.send(q(copyT))
+    await h.settle()
+    expect(h.serverGot()).toEqual([probeQuery, q(copyT)])
+    h.reply(columns, done('SELECT 0'), ready('I'), ...copyOut, ready('I'))
+    const got = h.clientGot()
+    expect(types(got)).toEqual(['CopyOutResponse', 'CopyData', 'CopyDone', 'CommandComplete', 'ReadyForQuery'])
+    expect(copyRows(got)).toEqual(['1\t[redacted]\n'])
+  })
+
+  it('in a transaction block: the probe runs inside a savepoint that is rolled back and released, all of it kept from the client', async () => {
+    const h = await inState('T')
+    h.send(q(copyT))
+    await h.settle()
+    const sent = h.serverGot()
+    expect(types(sent)).toEqual(['Query', 'Query', 'Query', 'Query'])
+    const savepoint = markerOf(sent[0])
+    expect(savepoint).toMatch(/^SAVEPOINT agw_probe_[0-9a-f]+$/)
+    const name = savepoint.slice('SAVEPOINT '.length)
+    expect(sent.slice(1)).toEqual([probeQuery, q(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`), q(copyT)])
+    const notice: BackendMessage = { type: 'NoticeResponse', fields: { S: 'NOTICE', V: 'NOTICE', C: '00000', M: 'from planning the probe' } }
+    h.reply(done('SAVEPOINT'), ready('T'), notice, columns, done('SELECT 0'), ready('T'), done('ROLLBACK'), done('RELEASE'), ready('T'), ...copyOut, ready('T'))
+    const got = h.clientGot()
+    expect(types(got)).toEqual(['CopyOutResponse', 'CopyData', 'CopyDone', 'CommandComplete', 'ReadyForQuery'])
+    expect(copyRows(got)).toEqual(['1\t[redacted]\n'])
+    expect(got.at(-1)).toEqual(ready('T'))
+  })
+
+  it('in a transaction block: a probe the server refuses leaves the transaction alive, and the client gets the server error for its COPY', async () => {
+    const h = await inState('T')
+    h.send(q(copyT))
+    await h.settle()
+    expect(h.serverGot()).toHaveLength(4)
+    h.reply(done('SAVEPOINT'), ready('T'), missing, ready('E'), done('ROLLBACK'), done('RELEASE'), ready('T'), missing, ready('E'))
+    expect(h.clientGot()).toEqual([missing, ready('E')])
+  })
+
+  it('in a transaction block: COPY (SELECT * ...) is described inside the savepoint too', async () => {
+    const h = await inState('T')
+    h.send(q(copyStar))
+    await h.settle()
+    const sent = h.serverGot()
+    expect(types(sent)).toEqual(['Query', 'Parse', 'Describe', 'Sync', 'Query', 'Query'])
+    expect(markerOf(sent[0])).toMatch(/^SAVEPOINT agw_probe_/)
+    expect(sent[1]).toEqual({ type: 'Parse', name: '', sql: 'SELECT * FROM t', paramTypes: [] })
+    expect(markerOf(sent[4])).toMatch(/^ROLLBACK TO SAVEPOINT agw_probe_\w+; RELEASE SAVEPOINT agw_probe_\w+$/)
+    expect(sent[5]).toEqual(q(copyStar))
+    h.reply(done('SAVEPOINT'), ready('T'), { type: 'ParseComplete' }, { type: 'ParameterDescription', typeOids: [] }, columns, ready('T'), done('ROLLBACK'), done('RELEASE'), ready('T'), ...copyOut, ready('T'))
+    const got = h.clientGot()
+    expect(types(got)).toEqual(['CopyOutResponse', 'CopyData', 'CopyDone', 'CommandComplete', 'ReadyForQuery'])
+    expect(copyRows(got)).toEqual(['1\t[redacted]\n'])
+  })
+
+  it('in a failed transaction: no probe at all; the client gets the server error', async () => {
+    const h = await inState('E')
+    h.send(q(copyT), q(copyStar))
+    await h.settle()
+    // The second COPY waits for the answer to the first (the state it runs in is not known before).
+    expect(h.serverGot()).toEqual([q(copyT)])
+    h.reply(aborted, ready('E'))
+    await h.settle()
+    expect(h.serverGot()).toEqual([q(copyStar)])
+    h.reply(aborted, ready('E'))
+    expect(h.clientGot()).toEqual([aborted, ready('E'), aborted, ready('E')])
+  })
+
+  it('after a COMMIT the probe is a plain query again', async () => {
+    const h = await inState('T')
+    h.send(q('COMMIT'))
+    await h.settle()
+    h.reply(done('COMMIT'), ready('I'))
+    await h.settle()
+    h.serverGot()
+    h.send(q(copyT))
+    await h.settle()
+    expect(h.serverGot()).toEqual([probeQuery, q(copyT)])
+  })
+
+  it('a COPY sent before the answer to BEGIN waits for it, then probes inside a savepoint', async () => {
+    const h = harness(MASK)
+    h.send(q('BEGIN'), q(copyT))
+    await h.settle()
+    expect(h.serverGot()).toEqual([q('BEGIN')])
+    h.reply(done('BEGIN'), ready('T'))
+    await h.settle()
+    const sent = h.serverGot()
+    expect(sent.map((m) => markerOf(m).split(' ')[0])).toEqual(['SAVEPOINT', 'SELECT', 'ROLLBACK', 'COPY'])
+    h.reply(done('SAVEPOINT'), ready('T'), columns, done('SELECT 0'), ready('T'), done('ROLLBACK'), done('RELEASE'), ready('T'), ...copyOut, ready('T'))
+    const got = h.clientGot()
+    expect(types(got)).toEqual(['CommandComplete', 'ReadyForQuery', 'CopyOutResponse', 'CopyData', 'CopyDone', 'CommandComplete', 'ReadyForQuery'])
+    expect(copyRows(got)).toEqual(['1\t[redacted]\n'])
+  })
+
+  it('inside an extended batch not yet synced: no probe (its Sync would end the batch early); the COPY is masked whole', async () => {
+    const h = harness(MASK)
+    h.send(
+      { type: 'Parse', name: '', sql: 'SELECT 1', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] },
+      { type: 'Execute', portal: '', maxRows: 0 },
+      q(copyStar),
+      { type: 'Sync' },
+    )
+    await h.settle()
+    expect(types(h.serverGot())).toEqual(['Parse', 'Bind', 'Describe', 'Execute', 'Query', 'Sync'])
+  })
+})
