@@ -12,7 +12,8 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { GENESIS, chainHash, checkpointMessage, type Checkpoint, type CheckpointKind } from '../audit/chain.js'
-import { MasterKey, newDataKey, open, openPayload, seal, sealPayload, signMessage } from '../audit/crypto.js'
+import { MasterKey, newDataKey, open, openBlock, openPayload, seal, sealBlock, sealPayload, signMessage } from '../audit/crypto.js'
+import { decodeRef, encodeRef, planBlocks, type PayloadPlan } from './blocks.js'
 import { AgwError } from '../errors.js'
 import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
@@ -103,6 +104,9 @@ const MIGRATIONS: Migration[] = [
   // event seq it covers; everything already in the store is indexed.
   `CREATE TABLE search_state (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
    INSERT INTO search_state (id, through) VALUES (1, (SELECT COALESCE(MAX(seq), 0) FROM events));`,
+  // 4: payload blocks (src/storage/blocks.ts, ADR 0015): NULL for an event sealed on its own (every
+  // event before this version), 0 for the first event of a block, else that first event's seq.
+  `ALTER TABLE events ADD COLUMN block INTEGER;`,
 ]
 
 /** The search index is brought up to date every this many events, characters of text, or ms. */
@@ -134,7 +138,11 @@ interface EventRow {
   connection_id: string | null
   connection: string | null
   payload: Buffer
+  block: number | null
 }
+
+/** The columns of an event row as read (EventRow). */
+const EVENT_COLUMNS = 'seq, id, time, type, session_id, connection_id, connection, payload, block'
 
 interface ReviewRow {
   id: string
@@ -222,6 +230,9 @@ export class SqliteStore implements Store {
   private readonly insertSearch: Database.Statement
   private readonly lastEvent: Database.Statement
   private readonly lastCheckpoint: Database.Statement
+  private readonly eventAt: Database.Statement
+  /** Recently read blocks, decrypted, by the seq of their first event (payloadOf). */
+  private readonly blocks = new Map<number, string[]>()
   /** Appends in one transaction; returns each event's seq and search text, for the index. */
   private readonly appendTx: (events: AuditEvent[]) => Array<[number, string]>
   /** Text of appended events not in the search index yet, by seq (see indexPending). */
@@ -253,19 +264,38 @@ export class SqliteStore implements Store {
     }
     this.keys = new Keyring(this.db, new MasterKey(opts.masterKey ?? newDataKey()), path)
     this.insertEvent = this.db.prepare(
-      `INSERT INTO events (id, time, type, session_id, connection_id, connection, payload, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO events (id, time, type, session_id, connection_id, connection, payload, block, prev_hash, hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.insertSearch = this.db.prepare(`INSERT INTO search (rowid, tokens) VALUES (?, ?)`)
     this.lastEvent = this.db.prepare(`SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`)
     this.lastCheckpoint = this.db.prepare(`SELECT seq, hash FROM checkpoints ORDER BY seq DESC LIMIT 1`)
+    this.eventAt = this.db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq = ?`)
     const last = this.db.prepare(`SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1`).get() as { seq: number } | undefined
     this.lastCheckpointSeq = last?.seq ?? 0
     this.appendTx = this.db.transaction((events: AuditEvent[]) => {
       let head = this.head().hash
       let seq = 0
       const texts: Array<[number, string]> = []
-      for (const e of events) {
+      const keyIds = events.map((e) => dataKeyId(e.sessionId, e.time))
+      const payloads = events.map((e) => JSON.stringify({ actor: e.actor, data: e.data }))
+      const plans = planBlocks(keyIds, payloads)
+      const seqs: number[] = []
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i] as AuditEvent
+        const plan = plans[i] as PayloadPlan
+        let payload: Buffer
+        let block: number | null = null
+        if (plan.kind === 'member') {
+          block = seqs[plan.first] as number
+          payload = encodeRef(block, plan.line)
+        } else {
+          const key = this.keys.dataKey(keyIds[i] as string, true) as Buffer
+          if (plan.kind === 'first') {
+            block = 0
+            payload = sealBlock(key, e.id, plan.members.map((m) => payloads[m] as string))
+          } else payload = sealPayload(key, e.id, payloads[i] as string)
+        }
         const row = {
           id: e.id,
           time: e.time,
@@ -273,11 +303,12 @@ export class SqliteStore implements Store {
           sessionId: e.sessionId ?? null,
           connectionId: e.connectionId ?? null,
           connection: e.connection ?? null,
-          payload: sealPayload(this.keys.dataKey(dataKeyId(e.sessionId, e.time), true)!, e.id, JSON.stringify({ actor: e.actor, data: e.data })),
+          payload,
         }
         const hash = chainHash(head, row)
-        const info = this.insertEvent.run(row.id, row.time, row.type, row.sessionId, row.connectionId, row.connection, row.payload, head, hash)
+        const info = this.insertEvent.run(row.id, row.time, row.type, row.sessionId, row.connectionId, row.connection, row.payload, block, head, hash)
         seq = Number(info.lastInsertRowid)
+        seqs.push(seq)
         e.seq = seq
         head = hash
         // Every appended seq is listed (with '' when it has no text), so indexTx knows which
@@ -351,7 +382,7 @@ export class SqliteStore implements Store {
   /** Indexes the stored events with `after < seq < before`, reading them back (decrypting). */
   private indexFromStore(after: number, before: number): void {
     const page = this.db.prepare(
-      `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 500`,
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? AND seq < ? ORDER BY seq LIMIT 500`,
     )
     for (let rows = page.all(after, before) as EventRow[]; rows.length > 0; rows = page.all(after, before) as EventRow[]) {
       for (const r of rows) {
@@ -432,15 +463,49 @@ export class SqliteStore implements Store {
     if (r.connection_id !== null) e.connectionId = r.connection_id
     if (r.connection !== null) e.connection = r.connection
     try {
-      const key = this.keys.dataKey(dataKeyId(r.session_id, r.time), false)
-      if (!key) throw new Error('no key')
-      const clear = JSON.parse(openPayload(key, r.id, r.payload)) as Pick<AuditEvent, 'actor' | 'data'>
+      const clear = JSON.parse(this.payloadOf(r)) as Pick<AuditEvent, 'actor' | 'data'>
       e.data = clear.data
       if (clear.actor) e.actor = clear.actor
     } catch {
       e.data = { unreadable: 'the payload cannot be decrypted: it was altered or its key is gone (run `agw audit verify`)' }
     }
     return e
+  }
+
+  /** An event's payload JSON (blocks.ts); throws when it cannot be decrypted or does not add up. */
+  private payloadOf(r: EventRow): string {
+    if (r.block === null) return openPayload(this.readKey(r.session_id, r.time), r.id, r.payload)
+    let lines: string[]
+    let line = 0
+    if (r.block === 0) lines = this.blockLines(r)
+    else {
+      const ref = decodeRef(r.payload)
+      if (!ref || ref.firstSeq !== r.block) throw new Error('a block reference that does not match its row')
+      const first = this.eventAt.get(ref.firstSeq) as EventRow | undefined
+      if (!first || first.block !== 0 || dataKeyId(first.session_id, first.time) !== dataKeyId(r.session_id, r.time)) throw new Error('the first event of the block is gone')
+      lines = this.blockLines(first)
+      line = ref.line
+    }
+    const json = lines[line]
+    if (json === undefined) throw new Error('no such line in the block')
+    return json
+  }
+
+  /** The payloads of the block that `first` starts; the last few blocks read are kept decrypted. */
+  private blockLines(first: EventRow): string[] {
+    let lines = this.blocks.get(first.seq)
+    if (!lines) {
+      lines = openBlock(this.readKey(first.session_id, first.time), first.id, first.payload)
+      if (this.blocks.size >= 16) this.blocks.delete(this.blocks.keys().next().value as number)
+      this.blocks.set(first.seq, lines)
+    }
+    return lines
+  }
+
+  private readKey(sessionId: string | null, time: string): Buffer {
+    const key = this.keys.dataKey(dataKeyId(sessionId, time), false)
+    if (!key) throw new Error('no key')
+    return key
   }
 
   async createSession(s: SessionRecord): Promise<void> {
@@ -509,7 +574,7 @@ export class SqliteStore implements Store {
       .when(filter.sessionId, 'session_id = ?', filter.sessionId)
       .when(filter.afterSeq, 'seq > ?', filter.afterSeq)
       .in(filter.types, 'type')
-    const sql = `SELECT seq, id, time, type, session_id, connection_id, connection, payload FROM events ${w} ORDER BY seq LIMIT ?`
+    const sql = `SELECT ${EVENT_COLUMNS} FROM events ${w} ORDER BY seq LIMIT ?`
     return (this.db.prepare(sql).all(...w.args, filter.limit ?? 10_000) as EventRow[]).map((r) => this.toEvent(r))
   }
 
@@ -530,7 +595,7 @@ export class SqliteStore implements Store {
     args.push(Math.min(q.limit ?? 50, 1000))
     const rows = this.db
       .prepare(
-        `SELECT e.seq, e.id, e.time, e.type, e.session_id, e.connection_id, e.connection, e.payload
+        `SELECT e.seq, e.id, e.time, e.type, e.session_id, e.connection_id, e.connection, e.payload, e.block
            FROM search JOIN events e ON e.seq = search.rowid
            ${q.owner ? 'JOIN sessions s ON s.id = e.session_id' : ''}
           WHERE ${where.join(' AND ')}
@@ -572,6 +637,11 @@ export class SqliteStore implements Store {
     let through = keep ? keep.seq - 1 : head.seq
     // At least once: what a configured sink has not delivered stays.
     for (const name of this.opts.retentionSinks ?? []) through = Math.min(through, await this.getSinkCursor(name))
+    // A block goes whole or stays whole: never keep a member whose first event would go.
+    const split = this.db.prepare(`SELECT MIN(block) AS first FROM events WHERE seq > ? AND block > 0 AND block <= ?`)
+    for (let s = split.get(through, through) as { first: number | null }; s.first !== null; s = split.get(through, through) as { first: number | null }) {
+      through = s.first - 1
+    }
     const first = this.db.prepare(`SELECT seq FROM events ORDER BY seq LIMIT 1`).get() as { seq: number } | undefined
     if (!first || through < first.seq) return { events: 0, sessions: 0 }
     const at = this.db.prepare(`SELECT hash FROM events WHERE seq = ?`).get(through) as { hash: Buffer }

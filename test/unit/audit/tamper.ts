@@ -80,7 +80,9 @@ export const attacks = {
     tamper(path, (db) => {
       const row = db.prepare('SELECT payload FROM events WHERE seq = ?').get(seq) as { payload: Buffer }
       const payload = Buffer.from(row.payload)
-      payload[20] = (payload[20] as number) ^ 0x01
+      // Byte 20, or the last one of a shorter payload (a block reference is 11 bytes).
+      const at = Math.min(20, payload.length - 1)
+      payload[at] = (payload[at] as number) ^ 0x01
       db.prepare('UPDATE events SET payload = ? WHERE seq = ?').run(payload, seq)
     })
   },
