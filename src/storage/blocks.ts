@@ -18,6 +18,8 @@
 export const BLOCK_MEMBER_MAX = 16 * 1024
 /** A block is closed once its payloads reach this many bytes (UTF-16 units, close enough). */
 export const BLOCK_MAX = 256 * 1024
+/** A block's last event is less than this many seqs after its first (bounds retention's check). */
+export const BLOCK_SPAN = 1000
 
 const REF_VERSION = 0x01
 const REF_LENGTH = 11
@@ -46,7 +48,7 @@ export function planBlocks(keyIds: string[], payloads: string[]): PayloadPlan[] 
     if (size > BLOCK_MEMBER_MAX) continue
     const key = keyIds[i] as string
     let b = open.get(key)
-    if (b && b.size + size > BLOCK_MAX) {
+    if (b && (b.size + size > BLOCK_MAX || i - (b.members[0] as number) >= BLOCK_SPAN)) {
       close(b)
       b = undefined
     }

@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { GENESIS, chainHash, checkpointMessage, type Checkpoint, type CheckpointKind } from '../audit/chain.js'
 import { MasterKey, newDataKey, open, openBlock, openPayload, seal, sealBlock, sealPayload, signMessage } from '../audit/crypto.js'
-import { decodeRef, encodeRef, planBlocks, type PayloadPlan } from './blocks.js'
+import { BLOCK_SPAN, decodeRef, encodeRef, planBlocks, type PayloadPlan } from './blocks.js'
 import { AgwError } from '../errors.js'
 import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
@@ -638,8 +638,8 @@ export class SqliteStore implements Store {
     // At least once: what a configured sink has not delivered stays.
     for (const name of this.opts.retentionSinks ?? []) through = Math.min(through, await this.getSinkCursor(name))
     // A block goes whole or stays whole: never keep a member whose first event would go.
-    const split = this.db.prepare(`SELECT MIN(block) AS first FROM events WHERE seq > ? AND block > 0 AND block <= ?`)
-    for (let s = split.get(through, through) as { first: number | null }; s.first !== null; s = split.get(through, through) as { first: number | null }) {
+    const split = this.db.prepare(`SELECT MIN(block) AS first FROM events WHERE seq > @through AND seq < @through + ${BLOCK_SPAN} AND block > 0 AND block <= @through`)
+    for (let s = split.get({ through }) as { first: number | null }; s.first !== null; s = split.get({ through }) as { first: number | null }) {
       through = s.first - 1
     }
     const first = this.db.prepare(`SELECT seq FROM events ORDER BY seq LIMIT 1`).get() as { seq: number } | undefined
