@@ -239,6 +239,7 @@ export class PgProxy {
           msg.portal,
           msg.statement,
           msg.params.map((p, i) => paramText(p, msg.paramFormats.length === 1 ? (msg.paramFormats[0] as number) : (msg.paramFormats[i] ?? 0))),
+          msg.resultFormats,
         )
         break
       case 'Execute':

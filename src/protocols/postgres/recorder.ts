@@ -17,6 +17,8 @@ interface Pending {
   started: bigint
   /** Statement index inside a multi-statement simple Query. */
   index: number
+  /** Result format codes from Bind (0 text, 1 binary; one code for all columns, or one per column). */
+  formats?: number[]
 }
 
 interface Result {
@@ -42,7 +44,7 @@ export function paramText(v: Buffer | null, format: number): string | null {
 
 export class QueryRecorder {
   private readonly statements = new Map<string, string>()
-  private readonly portals = new Map<string, { sql: string; params: (string | null)[] }>()
+  private readonly portals = new Map<string, { sql: string; params: (string | null)[]; formats: number[] }>()
   private readonly queue: Pending[] = []
   private result: Result | undefined
   private fields: RowDescriptionField[] | undefined
@@ -70,8 +72,8 @@ export class QueryRecorder {
     this.statements.set(name, sql)
   }
 
-  onBind(portal: string, statement: string, params: (string | null)[]): void {
-    this.portals.set(portal, { sql: this.statements.get(statement) ?? '', params })
+  onBind(portal: string, statement: string, params: (string | null)[], resultFormats: number[] = []): void {
+    this.portals.set(portal, { sql: this.statements.get(statement) ?? '', params, formats: resultFormats })
   }
 
   onClose(target: 'S' | 'P', name: string): void {
@@ -83,13 +85,14 @@ export class QueryRecorder {
     return this.statements.get(name)
   }
 
-  portal(name: string): { sql: string; params: (string | null)[] } | undefined {
+  portal(name: string): { sql: string; params: (string | null)[]; formats: number[] } | undefined {
     return this.portals.get(name)
   }
 
   onExecute(portalName: string, maxRows: number): void {
     const portal = this.portals.get(portalName)
     const p: Pending = { id: this.nextId++, sql: portal?.sql ?? '', protocol: 'extended', started: process.hrtime.bigint(), index: 0 }
+    if (portal && portal.formats.length > 0) p.formats = portal.formats
     this.queue.push(p)
     const data: Record<string, unknown> = { queryId: p.id, sql: p.sql, protocol: 'extended', params: portal?.params ?? [] }
     if (portalName) data.portal = portalName
@@ -126,11 +129,15 @@ export class QueryRecorder {
       r.truncated = true
       return
     }
-    const formats = r.formats ?? this.fields?.map((f) => f.format) ?? []
+    // An Execute's rows come in the formats its Bind asked for (a RowDescription of the statement
+    // says text for every column, and a re-executed portal has none); else RowDescription's.
+    const bound = this.queue[0]?.formats
+    const formats = bound ?? r.formats ?? this.fields?.map((f) => f.format) ?? []
+    const all = bound?.length === 1 ? (bound[0] as number) : undefined
     const row: unknown[] = []
     const budget = this.maxBytes - r.bytes
     forEachDataRowValue(body, (i, v) => {
-      row.push(valueText(v, formats[i] ?? 0, Math.max(16, budget)))
+      row.push(valueText(v, all ?? formats[i] ?? 0, Math.max(16, budget)))
     })
     r.bytes += body.length
     r.rows.push(row)
