@@ -42,8 +42,8 @@ describe('QueryRecorder result formats', () => {
     const { r, results } = recorder()
     r.onParse('s1', 'select 1 as n, $1::text as t')
     r.onRowDescription([
-      { name: 'n', tableOid: 0, columnAttr: 0, typeOid: 23, typeSize: 4, typeModifier: -1, format: 0 },
-      { name: 't', tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeModifier: -1, format: 0 },
+      { name: 'n', tableOid: 0, columnAttr: 0, typeOid: 23, typeSize: 4, typeMod: -1, format: 0 },
+      { name: 't', tableOid: 0, columnAttr: 0, typeOid: 25, typeSize: -1, typeMod: -1, format: 0 },
     ])
     r.onBind('', 's1', ['x'], [1, 0])
     r.onExecute('', 0)
