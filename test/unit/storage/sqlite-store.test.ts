@@ -140,6 +140,25 @@ describe('payload blocks (ADR 0015)', () => {
     expect(verify(path, key).ok).toBe(true)
   })
 
+  it('opens a store written before blocks (schema 3): its events read and verify, new ones chain on in blocks', async () => {
+    const { store, path, key } = openStore()
+    const s = session()
+    await store.createSession(s)
+    // One event per batch is sealed on its own, exactly as every event was before schema 4.
+    for (let i = 0; i < 3; i++) await store.appendEvents([queryEvent(s.id, `select ${i}`, 2 * i)])
+    await store.close()
+    const db = new Database(path)
+    db.exec('ALTER TABLE events DROP COLUMN block')
+    db.pragma('user_version = 3')
+    db.close()
+    const reopened = openStore(path, key).store
+    await reopened.appendEvents([3, 4, 5].map((i) => queryEvent(s.id, `select ${i}`, 2 * i)))
+    expect((await reopened.listEvents()).map((e) => e.data.sql)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `select ${i}`))
+    expect(rows(path).map((r) => r.block)).toEqual([null, null, null, 0, 4, 4])
+    await reopened.checkpoint()
+    expect(verify(path, key)).toMatchObject({ ok: true, events: 6 })
+  })
+
   it('seals a large payload on its own', async () => {
     const { store, path } = openStore()
     const s = session()
