@@ -232,7 +232,7 @@ export class SqliteStore implements Store {
   private readonly lastCheckpoint: Database.Statement
   private readonly eventAt: Database.Statement
   /** Recently read blocks, decrypted, by the seq of their first event (payloadOf). */
-  private readonly blocks = new Map<number, string[]>()
+  private readonly blocks = new Map<number, { keyId: string; lines: string[] }>()
   /** Appends in one transaction; returns each event's seq and search text, for the index. */
   private readonly appendTx: (events: AuditEvent[]) => Array<[number, string]>
   /** Text of appended events not in the search index yet, by seq (see indexPending). */
@@ -475,31 +475,35 @@ export class SqliteStore implements Store {
   /** An event's payload JSON (blocks.ts); throws when it cannot be decrypted or does not add up. */
   private payloadOf(r: EventRow): string {
     if (r.block === null) return openPayload(this.readKey(r.session_id, r.time), r.id, r.payload)
-    let lines: string[]
+    const keyId = dataKeyId(r.session_id, r.time)
+    let block: { keyId: string; lines: string[] }
     let line = 0
-    if (r.block === 0) lines = this.blockLines(r)
+    if (r.block === 0) block = this.blocks.get(r.seq) ?? this.openBlockOf(r)
     else {
       const ref = decodeRef(r.payload)
       if (!ref || ref.firstSeq !== r.block) throw new Error('a block reference that does not match its row')
-      const first = this.eventAt.get(ref.firstSeq) as EventRow | undefined
-      if (!first || first.block !== 0 || dataKeyId(first.session_id, first.time) !== dataKeyId(r.session_id, r.time)) throw new Error('the first event of the block is gone')
-      lines = this.blockLines(first)
+      // A sequential reader (sinks, replay) finds the block decrypted already: no row to read again.
+      let cached = this.blocks.get(ref.firstSeq)
+      if (!cached) {
+        const first = this.eventAt.get(ref.firstSeq) as EventRow | undefined
+        if (!first || first.block !== 0) throw new Error('the first event of the block is gone')
+        cached = this.openBlockOf(first)
+      }
+      block = cached
       line = ref.line
     }
-    const json = lines[line]
-    if (json === undefined) throw new Error('no such line in the block')
+    const json = block.keyId === keyId ? block.lines[line] : undefined
+    if (json === undefined) throw new Error('the event is not in its block')
     return json
   }
 
-  /** The payloads of the block that `first` starts; the last few blocks read are kept decrypted. */
-  private blockLines(first: EventRow): string[] {
-    let lines = this.blocks.get(first.seq)
-    if (!lines) {
-      lines = openBlock(this.readKey(first.session_id, first.time), first.id, first.payload)
-      if (this.blocks.size >= 16) this.blocks.delete(this.blocks.keys().next().value as number)
-      this.blocks.set(first.seq, lines)
-    }
-    return lines
+  /** Decrypts the block that `first` starts; the last 16 blocks opened are kept. */
+  private openBlockOf(first: EventRow): { keyId: string; lines: string[] } {
+    const keyId = dataKeyId(first.session_id, first.time)
+    const block = { keyId, lines: openBlock(this.readKey(first.session_id, first.time), first.id, first.payload) }
+    if (this.blocks.size >= 16) this.blocks.delete(this.blocks.keys().next().value as number)
+    this.blocks.set(first.seq, block)
+    return block
   }
 
   private readKey(sessionId: string | null, time: string): Buffer {
