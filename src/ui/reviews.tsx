@@ -116,7 +116,6 @@ export function ReviewsApp(props: ReviewsAppProps) {
     setModeState(m)
   }
   const [message, setMessage] = useState<Message | undefined>(undefined)
-  const [busy, setBusy] = useState(false)
 
   useEffect(
     () =>
@@ -140,16 +139,24 @@ export function ReviewsApp(props: ReviewsAppProps) {
   const order = useMemo(() => [...s.decide, ...s.blocked, ...s.mine, ...s.recent.slice(0, RECENT_SHOWN)], [s])
   const current = order.find((r) => r.id === selected) ?? order[0]
   const at = now + skew
+  // What the screen shows now: a key is judged against the last frame drawn, not against the
+  // handler's closure (ink re-subscribes the handler in an effect, after the frame is written,
+  // so a key pressed right after a review appears would otherwise act on the previous list).
+  const shown = useRef({ order, current, busy: false })
+  shown.current = { ...shown.current, order, current }
 
   const move = (delta: number) => {
+    const { order, current } = shown.current
     if (order.length === 0) return
     const i = Math.max(0, order.findIndex((r) => r.id === current?.id))
-    setSelected(order[Math.min(order.length - 1, Math.max(0, i + delta))]?.id)
+    const next = order[Math.min(order.length - 1, Math.max(0, i + delta))]
+    shown.current = { ...shown.current, current: next }
+    setSelected(next?.id)
   }
 
   const submit = (id: string, action: 'approve' | 'deny', opts: DecideOptions) => {
-    const r = order.find((x) => x.id === id)
-    setBusy(true)
+    const r = shown.current.order.find((x) => x.id === id)
+    shown.current.busy = true
     setMessage({ text: `${action === 'approve' ? 'approving' : 'denying'} ${id} ...`, tone: 'info' })
     props
       .decide(id, action, { ...opts, ...(r && action === 'approve' ? { fingerprint: r.fingerprint } : {}) })
@@ -161,12 +168,15 @@ export function ReviewsApp(props: ReviewsAppProps) {
         },
         (err: unknown) => setMessage({ text: err instanceof Error ? err.message : String(err), tone: 'error' }),
       )
-      .finally(() => setBusy(false))
+      .finally(() => {
+        shown.current.busy = false
+      })
   }
 
   useInput(
     (input, key) => {
       const mode = modeRef.current
+      const { current, busy } = shown.current
       if (mode.kind === 'list') {
         if (input === 'q' || key.escape) return exit()
         if (key.upArrow || input === 'k') return move(-1)
