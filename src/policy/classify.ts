@@ -60,8 +60,10 @@ export interface Statement {
   execute?: { name: string }
   /** DEALLOCATE name, or null for DEALLOCATE ALL (and DISCARD ALL). */
   deallocate?: { name: string | null }
-  /** The cursor a DECLARE opens, or the one a FETCH / MOVE reads. */
-  cursor?: { name: string; declare: boolean }
+  /** The cursor a DECLARE opens (hold: WITH HOLD, it outlives its transaction), or the one a FETCH / MOVE reads. */
+  cursor?: { name: string; declare: boolean; hold?: boolean }
+  /** CLOSE name, or null for CLOSE ALL (DISCARD ALL closes every cursor too). */
+  closeCursor?: { name: string | null }
   /** What the result columns are computed from, for statements that return rows. */
   output?: OutputInfo
   /** Every column name referenced anywhere, lower case (for masking error text). */
@@ -394,10 +396,17 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
       s.deallocate = { name: n.isall || typeof n.name !== 'string' ? null : n.name }
       break
     case 'DiscardStmt':
-      if (n.target === 'DISCARD_ALL') s.deallocate = { name: null }
+      if (n.target === 'DISCARD_ALL') {
+        s.deallocate = { name: null }
+        s.closeCursor = { name: null }
+      }
       break
     case 'DeclareCursorStmt':
-      s.cursor = { name: String(n.portalname ?? ''), declare: true }
+      // CURSOR_OPT_HOLD (parsenodes.h): the cursor survives the end of its transaction.
+      s.cursor = { name: String(n.portalname ?? ''), declare: true, hold: ((typeof n.options === 'number' ? n.options : 0) & 0x20) !== 0 }
+      break
+    case 'ClosePortalStmt':
+      s.closeCursor = { name: typeof n.portalname === 'string' ? n.portalname : null }
       break
     case 'FetchStmt':
       s.cursor = { name: String(n.portalname ?? ''), declare: false }

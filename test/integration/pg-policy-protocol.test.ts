@@ -207,14 +207,15 @@ describe('a denied statement behaves like one the server rejects', () => {
 })
 
 describe('standard_conforming_strings off cannot hide a statement inside what agw reads as a string', () => {
-  it("refuses text with a backslash while the session has it off (the server would read 'a\\', ' as one string)", async () => {
+  it("reads text with a backslash as the server does while the session has it off (the server reads 'a\\', ' as one string)", async () => {
     direct('TRUNCATE agw_proto.t')
     const c = await Raw.open(info.port, info.user, info.password)
     c.send({ type: 'Query', sql: 'SET standard_conforming_strings = off' }, { type: 'Query', sql: "SELECT 'a\\', '; DROP TABLE agw_proto.t; --'" })
     const got = await c.until(2)
     const err = got.find((m) => m.type === 'ErrorResponse') as { fields: Record<string, string> }
     expect(err.fields.C).toBe('42501')
-    expect(err.fields.M).toContain('standard_conforming_strings off')
+    // Read as the server reads it, the DROP is a statement of its own: the rule for DROP denies it.
+    expect(err.fields.M).toContain('DROP')
     c.send({ type: 'Query', sql: 'SET standard_conforming_strings = on' }, { type: 'Query', sql: "SELECT 'a\\b'" })
     const after = await c.until(2)
     expect((after.find((m) => m.type === 'DataRow') as { values: Buffer[] }).values[0]?.toString()).toBe('a\\b')

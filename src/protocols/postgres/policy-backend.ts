@@ -9,7 +9,7 @@ import type { EngineContext } from '../engine.js'
 import { BackendType as B, encodeBackend, encodeErrorResponse, type BackendMessage, type Frame, type RowDescriptionField } from './codec/index.js'
 import { maskCopyData, maskDataRow, maskFields, rowPlan, wholeColumns, type CopyPlan, type RowPlan } from './masking.js'
 import { PreparedRegistry } from './prepared.js'
-import type { Compiled, Data, Portal } from './policy-state.js'
+import type { Compiled, Cursor, Data, Portal } from './policy-state.js'
 import { ResponseTracker, type Entry, type EntryStatus } from './responses.js'
 
 /** PgPolicy (policy-frontend.ts) without its client -> server half. */
@@ -18,7 +18,9 @@ export abstract class PgPolicyBackend {
   protected readonly masker: Masker | undefined
   protected readonly registry = new PreparedRegistry()
   protected readonly tracker: ResponseTracker<Data>
+  /** Portals bound on this connection, and cursors it declared, by serverName (one namespace on the server). */
   protected readonly portals = new Map<string, Portal>()
+  protected readonly cursors = new Map<string, Cursor>()
   protected readonly statementFields = new Map<string, RowDescriptionField[]>()
   protected readonly tainted = new Set<string>()
   /** Masking counts for messages outside any statement (asynchronous notices, notifications). */
@@ -30,6 +32,12 @@ export abstract class PgPolicyBackend {
    * setting is then known), and refused while the setting is off.
    */
   protected scsOff = false
+  /**
+   * Nothing has been sent since a ReadyForQuery that answered everything: the settings the server
+   * reported (ParameterStatus comes just before ReadyForQuery) are the ones the next message runs
+   * under. A Flush changes nothing; any other message may (SET by an unsynced Execute).
+   */
+  protected settled = true
   protected readonly drained: (() => void)[] = []
   /**
    * The session's transaction status in the last ReadyForQuery (internal ones too: they are the
@@ -52,7 +60,11 @@ export abstract class PgPolicyBackend {
   backend(msg: BackendMessage | undefined, frame: Frame): Buffer | null | undefined {
     const type = frame.type
     const e = this.tracker.backend(type)
-    if (msg?.type === 'ReadyForQuery') this.txStatus = msg.status
+    if (msg?.type === 'ReadyForQuery') {
+      this.txStatus = msg.status
+      this.settled = this.tracker.pending === 0
+      if (msg.status === 'I' && e?.data.endsBatch !== undefined) this.transactionEnded(e.data.endsBatch)
+    }
     if (this.drained.length > 0 && this.tracker.pending === 0) for (const resolve of this.drained.splice(0)) resolve()
     if (msg?.type === 'ParameterStatus' && msg.name === 'standard_conforming_strings') this.scsOff = msg.value !== 'on'
     // A notice while agw's own quiet message is being answered (the COPY probe) was caused by it.
@@ -92,6 +104,15 @@ export abstract class PgPolicyBackend {
       default:
         return undefined
     }
+  }
+
+  /**
+   * The session is idle after the batch `batch`: every portal of it and of earlier batches is
+   * gone on the server, and every cursor not declared WITH HOLD.
+   */
+  private transactionEnded(batch: number): void {
+    for (const [name, p] of this.portals) if (p.batch <= batch) this.portals.delete(name)
+    for (const [name, c] of this.cursors) if (!c.hold && c.batch <= batch) this.cursors.delete(name)
   }
 
   /** An entry completed (answered, failed, or skipped by the server). */

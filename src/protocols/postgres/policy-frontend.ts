@@ -21,10 +21,11 @@ import {
 } from '../../policy/index.js'
 import type { EngineContext } from '../engine.js'
 import { encodeFrontend, encodeNoticeResponse, formatAt, type Frame, type FrontendMessage } from './codec/index.js'
+import { escapeStringForm, scsDependent } from '../../policy/pg-lexer.js'
 import { taintedNames } from './masking.js'
 import { PgPolicyBackend } from './policy-backend.js'
 import type { Compiled, Data, Denial, QueryRun } from './policy-state.js'
-import type { PreparedDef, PreparedOp } from './prepared.js'
+import { serverName, type PreparedDef, type PreparedOp } from './prepared.js'
 import type { FrontendVerdict, PgInterceptor, PgProxyIo } from './proxy.js'
 import { paramText } from './recorder.js'
 
@@ -74,7 +75,8 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
 
   frontend(msg: FrontendMessage, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
     if (!parserReady()) return loadParser().then(() => this.frontend(msg, frame))
-    if ((msg.type === 'Query' || msg.type === 'Parse') && !this.batchDenied && msg.sql.includes('\\')) return this.withBackslash(msg, frame)
+    if ((msg.type === 'Query' || msg.type === 'Parse') && !this.batchDenied && scsDependent(msg.sql)) return this.withBackslash(msg, frame)
+    if (msg.type !== 'Flush') this.settled = false
     switch (msg.type) {
       case 'Query':
         return this.query(msg.sql, frame.raw)
@@ -84,9 +86,9 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
         return this.bind(msg)
       case 'Describe': {
         if (msg.target === 'P') {
-          const p = this.portals.get(msg.name)
+          const p = this.portals.get(serverName(msg.name))
           if (p) p.described = true
-        } else this.describedStatements.add(msg.name)
+        } else this.describedStatements.add(serverName(msg.name))
         this.tracker.add('describe', { describe: { target: msg.target, name: msg.name } })
         return FORWARD
       }
@@ -94,16 +96,20 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
         return this.execute(msg, frame)
       case 'Close': {
         const data: Data = {}
+        const name = serverName(msg.name)
         if (msg.target === 'S') {
           data.ops = [this.registry.remove(msg.name)]
-          this.statementFields.delete(msg.name)
-          this.describedStatements.delete(msg.name)
-        } else this.portals.delete(msg.name)
+          this.statementFields.delete(name)
+          this.describedStatements.delete(name)
+        } else {
+          this.portals.delete(name)
+          this.cursors.delete(name)
+        }
         this.tracker.add('close', data)
         return FORWARD
       }
       case 'Sync':
-        this.tracker.add('sync', {})
+        this.tracker.add('sync', { endsBatch: this.registry.currentBatch })
         this.batchDenied = false
         this.registry.endBatch()
         return FORWARD
@@ -114,15 +120,39 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     }
   }
 
-  /** SQL with a backslash: wait until the server has answered everything before it, then judge it knowing standard_conforming_strings. */
+  /**
+   * SQL whose meaning depends on standard_conforming_strings (a backslash in a plain literal).
+   * agw reads SQL as the server does with the setting on; with it off, the text is read in its
+   * escape-string form (pg-lexer.ts). Which value the server has is certain only when the session
+   * is settled (`settled`): so agw first asks for every pending answer (a Flush changes nothing
+   * else); if the server has still not confirmed the setting (a SET run by an Execute with no Sync
+   * reports its new value only at the next ReadyForQuery), the text is judged under both values: it
+   * is refused when the two readings are different statements, else judged as the stricter.
+   */
   private withBackslash(msg: Extract<FrontendMessage, { type: 'Query' | 'Parse' }>, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
+    const how = { protocol: msg.type === 'Query' ? ('simple' as const) : ('extended' as const), reason: 'standard_conforming_strings' }
+    const refuse = (why: string): FrontendVerdict => {
+      const message = `agw denied a statement on connection "${this.policy.connection}": ${why}; write the literal as E'...' or with the backslash doubled, or SET standard_conforming_strings = on and send it after a Sync`
+      return this.deny({ action: 'deny', message, matches: [] }, msg.sql, how)
+    }
     const judge = (): FrontendVerdict | Promise<FrontendVerdict> => {
-      if (!this.scsOff) return msg.type === 'Query' ? this.query(msg.sql, frame.raw) : this.parse(msg)
-      const message = `agw denied a statement with a backslash on connection "${this.policy.connection}": this session has standard_conforming_strings off, and agw reads SQL as PostgreSQL does with it on; SET standard_conforming_strings = on`
-      return this.deny({ action: 'deny', message, matches: [] }, msg.sql, { protocol: msg.type === 'Query' ? 'simple' : 'extended', reason: 'standard_conforming_strings off' })
+      const settled = this.settled
+      this.settled = false
+      const off = escapeStringForm(msg.sql)
+      let c: Classification
+      if (settled && !this.scsOff) c = this.classify(msg.sql)
+      else if (off === undefined) return refuse('with standard_conforming_strings off a national literal (N\'...\') with a backslash cannot be read')
+      else if (settled) c = this.classify(off)
+      else {
+        const on = this.classify(msg.sql)
+        const escaped = this.classify(off)
+        if (shape(on) !== shape(escaped)) return refuse('its meaning depends on standard_conforming_strings, whose new value the server has not confirmed yet')
+        c = RANK[this.decide(escaped).action] > RANK[this.decide(on).action] ? escaped : on
+      }
+      return msg.type === 'Query' ? this.query(msg.sql, frame.raw, c) : this.parse(msg, c)
     }
     if (this.tracker.pending === 0) return judge()
-    // Answers may sit in the server's output buffer until a Sync or Flush: ask for them (Flush changes nothing else).
+    // Answers may sit in the server's output buffer until a Sync or Flush: ask for them.
     this.io?.sendToServer(encodeFrontend({ type: 'Flush' }))
     return new Promise<void>((resolve) => this.drained.push(resolve)).then(judge)
   }
@@ -163,14 +193,15 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
 
   // ---- simple Query ----
 
-  private query(sql: string, frame: Buffer): FrontendVerdict | Promise<FrontendVerdict> {
+  private query(sql: string, frame: Buffer, classified?: Classification): FrontendVerdict | Promise<FrontendVerdict> {
     if (this.batchDenied) {
       // The server skips it (an extended message of this batch was refused): nothing to judge.
-      this.tracker.add('query', {})
+      this.tracker.add('query', { endsBatch: this.registry.currentBatch })
+      this.registry.endBatch()
       return FORWARD
     }
-    const c = this.classify(sql)
-    const d = this.decide(c)
+    const c = classified ?? this.classify(sql)
+    const d = this.unknownCursor(c) ?? this.decide(c)
     if (d.action === 'deny') return this.deny(d, sql, { protocol: 'simple' })
     if (d.action === 'review') return this.hold(d, sql, [], () => this.forwardQuery(c, frame), { protocol: 'simple' })
     return this.forwardQuery(c, frame)
@@ -191,16 +222,19 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     const outputs: OutputInfo[][] = []
     for (let i = 0; i < statements.length; i++) {
       const s = statements[i] as Statement
+      outputs.push(this.outputsOf(s, this.localOps(statements, i)))
       const op = opOf(s)
       ops.push(op ? (op.def ? this.registry.define(op.name as string, op.def) : this.registry.remove(op.name)) : undefined)
-      outputs.push(this.outputsOf(s, this.localOps(statements, i)))
+      this.namesChanged(s)
     }
+    // A simple Query runs in an unnamed portal of its own: the client's unnamed portal is gone.
+    this.portals.delete('')
     const run: QueryRun = { statements, index: 0, ops, outputs, tainted: this.taint(outputs.flat()) }
     const probe = this.probeMessages(statements[0], run)
     // A simple Query drops the unnamed prepared statement before it runs anything.
     const drop = this.registry.remove('')
     drop.dropsFirst = true
-    this.tracker.add('query', { query: run, ops: [drop], counts: new MaskCounts() })
+    this.tracker.add('query', { query: run, ops: [drop], counts: new MaskCounts(), endsBatch: this.registry.currentBatch })
     this.registry.endBatch()
     return probe ? { action: 'replace', messages: [...probe, frame] } : FORWARD
   }
@@ -274,6 +308,7 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
   /** The output analyses a statement's rows may have (EXECUTE: every definition of the name). */
   private outputsOf(s: Statement, local: PreparedOp[]): OutputInfo[] {
     if (s.output) return [s.output]
+    if (s.cursor && !s.cursor.declare) return this.cursors.get(serverName(s.cursor.name))?.outputs ?? []
     if (s.execute) {
       return this.registry
         .candidates(s.execute.name, local)
@@ -292,12 +327,12 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
 
   // ---- extended protocol ----
 
-  private parse(msg: Extract<FrontendMessage, { type: 'Parse' }>): FrontendVerdict {
-    const c = this.classify(msg.sql)
-    this.statementFields.delete(msg.name)
-    this.describedStatements.delete(msg.name)
+  private parse(msg: Extract<FrontendMessage, { type: 'Parse' }>, classified?: Classification): FrontendVerdict {
+    const c = classified ?? this.classify(msg.sql)
+    this.statementFields.delete(serverName(msg.name))
+    this.describedStatements.delete(serverName(msg.name))
     if (!this.batchDenied) {
-      const d = this.decide(c)
+      const d = this.unknownCursor(c) ?? this.decide(c)
       // Reviews wait for Bind, where the parameters are known; a deny is certain now.
       if (d.action === 'deny') {
         const ops = msg.name === '' ? [this.registry.remove('')] : []
@@ -319,29 +354,41 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
   }
 
   private bind(msg: Extract<FrontendMessage, { type: 'Bind' }>): FrontendVerdict | Promise<FrontendVerdict> {
+    const statement = serverName(msg.statement)
+    const portal = serverName(msg.portal)
     const forward = (defs: PreparedDef[]): FrontendVerdict => {
-      const fields = this.statementFields.get(msg.statement)
-      // Portals end with their transaction; agw keeps the last ones by name (Bind replaces).
-      if (this.portals.size >= MAX_PORTALS && !this.portals.has(msg.portal)) this.portals.delete(this.portals.keys().next().value as string)
-      this.portals.set(msg.portal, {
+      const fields = this.statementFields.get(statement)
+      // Portals end with their transaction (transactionEnded); agw keeps the last ones by name (Bind replaces).
+      if (this.portals.size >= MAX_PORTALS && !this.portals.has(portal)) this.portals.delete(this.portals.keys().next().value as string)
+      this.cursors.delete(portal)
+      this.portals.set(portal, {
         defs,
-        statement: msg.statement,
+        statement,
         formats: msg.resultFormats,
         fields: defs.length === 1 ? fields : undefined,
-        described: defs.length === 1 && this.describedStatements.has(msg.statement),
+        described: defs.length === 1 && this.describedStatements.has(statement),
+        batch: this.registry.currentBatch,
       })
       this.tracker.add('bind', {})
       return FORWARD
     }
-    if (this.batchDenied) return forward([])
+    if (this.batchDenied) {
+      // The server skips it: whatever portal had the name keeps it.
+      this.tracker.add('bind', {})
+      return FORWARD
+    }
     const defs = this.registry.candidates(msg.statement)
-    // No definition: the server answers "prepared statement does not exist" itself.
-    if (defs.length === 0) return forward(defs)
     const params = msg.params.map((p, i) => paramText(p, formatAt(msg.paramFormats, i)))
+    if (defs.length === 0) {
+      // Never forwarded on the theory that the server will refuse it: server code may have prepared it (EXECUTE 'PREPARE ...').
+      const name = msg.statement === '' ? 'the unnamed prepared statement' : `prepared statement "${msg.statement}"`
+      const message = `agw denied a Bind of ${name} on connection "${this.policy.connection}": agw has not seen it prepared on this connection (or server code may have changed it); Parse it again`
+      return this.deny({ action: 'deny', message, matches: [] }, `-- bind ${msg.statement}`, { protocol: 'extended', params, reason: 'unknown prepared statement' })
+    }
     let worst: Decision | undefined
     let worstSql = ''
     for (const def of defs) {
-      const d = this.decide(def.classification)
+      const d = this.unknownCursor(def.classification) ?? this.decide(def.classification)
       if (!worst || RANK[d.action] > RANK[worst.action]) {
         worst = d
         worstSql = def.sql
@@ -354,7 +401,12 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
   }
 
   private execute(msg: Extract<FrontendMessage, { type: 'Execute' }>, frame: Frame): FrontendVerdict {
-    const portal = this.batchDenied ? undefined : this.portals.get(msg.portal)
+    const portal = this.batchDenied ? undefined : this.portals.get(serverName(msg.portal))
+    if (!portal && !this.batchDenied) {
+      const name = msg.portal === '' ? 'the unnamed portal' : `portal "${msg.portal}"`
+      const message = `agw denied an Execute of ${name} on connection "${this.policy.connection}": agw has not seen it bound in this transaction (cursors opened by server code are not followed); Bind it again, or DECLARE the cursor and FETCH from it`
+      return this.deny({ action: 'deny', message, matches: [] }, `-- execute ${msg.portal}`, { protocol: 'extended', reason: 'unknown portal' })
+    }
     const data: Data = { counts: new MaskCounts() }
     if (portal) {
       data.portal = portal
@@ -363,6 +415,7 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       const first = portal.defs.length === 1 && portal.defs[0]?.classification.ok ? portal.defs[0].classification.statements[0] : undefined
       const op = first ? opOf(first) : undefined
       if (op) data.ops = [op.def ? this.registry.define(op.name as string, op.def) : this.registry.remove(op.name)]
+      for (const d of portal.defs) if (d.classification.ok) for (const s of d.classification.statements) this.namesChanged(s)
       if (this.masker) this.taint(portal.defs.flatMap((d) => (d.classification.ok ? d.classification.statements.map((s) => s.output).filter((o): o is OutputInfo => !!o) : [])))
     }
     // Column masking needs the result's column names: when the client did not ask for them, agw does.
@@ -387,9 +440,58 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       const message = `agw denied a function call by OID ${oid} on connection "${this.policy.connection}": the function-call protocol message names no function agw can check; call the function in a SELECT instead`
       return this.deny({ action: 'deny', message, matches: [] }, `-- function call oid ${oid}`, { protocol: 'function' })
     }
-    this.tracker.add('function', {})
+    this.tracker.add('function', { endsBatch: this.registry.currentBatch })
     this.registry.endBatch()
     return FORWARD
+  }
+
+  // ---- names server code or SQL changes ----
+
+  /**
+   * Follows what a statement about to run does to prepared statements, cursors and portals that
+   * agw cannot read from the protocol: DECLARE and CLOSE (and DISCARD ALL), and server code (a DO
+   * block may PREPARE, DEALLOCATE, OPEN or CLOSE anything: every name agw knew becomes unknown).
+   */
+  private namesChanged(s: Statement): void {
+    if (s.kind === 'DO') {
+      this.registry.poison()
+      this.cursors.clear()
+      this.portals.clear()
+      this.statementFields.clear()
+      this.describedStatements.clear()
+      return
+    }
+    if (s.cursor?.declare) {
+      const name = serverName(s.cursor.name)
+      this.portals.delete(name)
+      if (this.cursors.size >= MAX_PORTALS && !this.cursors.has(name)) this.cursors.delete(this.cursors.keys().next().value as string)
+      this.cursors.set(name, { outputs: s.output ? [s.output] : [], hold: s.cursor.hold === true, batch: this.registry.currentBatch })
+    }
+    if (s.closeCursor) {
+      if (s.closeCursor.name === null) {
+        this.cursors.clear()
+        this.portals.clear()
+      } else {
+        this.cursors.delete(serverName(s.closeCursor.name))
+        this.portals.delete(serverName(s.closeCursor.name))
+      }
+    }
+  }
+
+  /** A FETCH or MOVE of a cursor agw did not see declared (earlier in the same text, or on this connection): refused. */
+  private unknownCursor(c: Classification): Decision | undefined {
+    if (!c.ok) return undefined
+    const declared = new Set<string>()
+    for (const s of c.statements) {
+      if (s.cursor?.declare) declared.add(serverName(s.cursor.name))
+      else if (s.cursor) {
+        const name = serverName(s.cursor.name)
+        if (declared.has(name) || this.cursors.has(name)) continue
+        const message = `agw denied ${s.kind} of cursor "${s.cursor.name}" on connection "${this.policy.connection}": agw has not seen it declared on this connection (cursors opened by functions or DO blocks are not followed); DECLARE it in SQL`
+        return { action: 'deny', message, matches: [] }
+      }
+    }
+    return undefined
   }
 
   // ---- deny and review ----
@@ -412,8 +514,9 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       // The marker is a simple Query: like any, it drops the unnamed prepared statement.
       const drop = this.registry.remove('')
       drop.dropsFirst = true
-      this.tracker.add('query', { deny: denial, ops: [drop] })
+      this.tracker.add('query', { deny: denial, ops: [drop], endsBatch: this.registry.currentBatch })
       this.registry.endBatch()
+      this.portals.delete('')
       return { action: 'replace', messages: [encodeFrontend({ type: 'Query', sql: marker })] }
     }
     this.batchDenied = true
@@ -485,4 +588,10 @@ function opOf(s: Statement): { name: string | null; def: PreparedDef | undefined
   if (s.prepare) return { name: s.prepare.name, def: { sql: s.text, classification: { ok: true, statements: s.prepare.statements } } }
   if (s.deallocate) return { name: s.deallocate.name, def: undefined }
   return undefined
+}
+
+/** What a reading of SQL does, for comparing two readings of one text: statement kinds and what they touch. */
+function shape(c: Classification): string {
+  if (!c.ok) return 'unparsed'
+  return JSON.stringify(c.statements.map((s) => [s.units.map((u) => [u.kind, u.detail, u.where, [...u.tables].sort()]), [...s.tables].sort(), [...s.functions].sort(), s.opaque ?? '']))
 }

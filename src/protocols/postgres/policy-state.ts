@@ -21,6 +21,15 @@ export interface Portal {
   formats: number[]
   fields: RowDescriptionField[] | undefined
   described: boolean
+  /** The batch (PreparedRegistry) of its Bind: it ends with the transaction that batch ran in. */
+  batch: number
+}
+
+/** A cursor a DECLARE of this connection opened (SQL cursors and portals share one namespace). */
+export interface Cursor {
+  outputs: OutputInfo[]
+  hold: boolean
+  batch: number
 }
 
 /** A simple Query on its way: which statement the server is answering. */
@@ -51,6 +60,8 @@ export interface Data {
   counts?: MaskCounts
   /** The statement text, for masking.applied. */
   sql?: string
+  /** A Sync or Query: the batch it ends (portals and cursors of it and earlier end with an idle ReadyForQuery). */
+  endsBatch?: number
 }
 
 /** A compiled connection: rules, masker, and the policy version reviews are bound to. */

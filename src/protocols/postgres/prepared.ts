@@ -12,9 +12,27 @@
  *    may or may not have happened). A superset: judging against all of them fails closed.
  * Facts of the server this follows: a Parse of the unnamed statement drops the old one before it
  * parses (so a failed Parse leaves none); a simple Query drops the unnamed statement; redefining a
- * named statement fails; DEALLOCATE ALL and DISCARD ALL drop every name.
+ * named statement fails; DEALLOCATE ALL and DISCARD ALL drop every name; names are compared on
+ * their first NAMEDATALEN-1 (63) bytes only (serverName).
+ *
+ * Server code can change the names too (`EXECUTE 'PREPARE ...'` in a DO block): agw cannot follow
+ * that, so such a statement poisons the registry: every name agw knew becomes unknown, and a Bind
+ * or EXECUTE of it is refused (policy-frontend.ts).
  */
 import type { Classification } from '../../policy/index.js'
+
+/** NAMEDATALEN - 1: the server keys prepared statements, portals and cursors on this many bytes. */
+export const NAME_BYTES = 63
+
+/**
+ * A statement, portal or cursor name as the server compares it: its first 63 bytes (hash tables
+ * of `keysize NAMEDATALEN`, HASH_STRINGS). Kept as a string of those bytes (latin1), so names
+ * that are one on the server are one here; ASCII names of up to 63 characters are unchanged.
+ */
+export function serverName(name: string): string {
+  if (name.length <= NAME_BYTES && !/[^\x00-\x7f]/.test(name)) return name
+  return Buffer.from(name, 'utf8').subarray(0, NAME_BYTES).toString('latin1')
+}
 
 export interface PreparedDef {
   sql: string
@@ -33,7 +51,13 @@ export interface PreparedOp {
 export class PreparedRegistry {
   private readonly confirmed = new Map<string, PreparedDef>()
   private pending: PreparedOp[] = []
+  private readonly voided = new WeakSet<PreparedOp>()
   private batch = 0
+
+  /** The batch messages forwarded now belong to. */
+  get currentBatch(): number {
+    return this.batch
+  }
 
   /** A Sync, Query or FunctionCall was forwarded: later messages no longer depend on earlier ones. */
   endBatch(): void {
@@ -41,11 +65,21 @@ export class PreparedRegistry {
   }
 
   define(name: string, def: PreparedDef): PreparedOp {
-    return this.push({ name, def, batch: this.batch, dropsFirst: name === '' })
+    return this.push({ name: serverName(name), def, batch: this.batch, dropsFirst: name === '' })
   }
 
   remove(name: string | null): PreparedOp {
-    return this.push({ name, def: undefined, batch: this.batch, dropsFirst: false })
+    return this.push({ name: name === null ? null : serverName(name), def: undefined, batch: this.batch, dropsFirst: false })
+  }
+
+  /**
+   * A statement about to run may define or drop names agw cannot see (server code): forget every
+   * name, confirmed or pending. Operations already queued are resolved to nothing.
+   */
+  poison(): void {
+    this.confirmed.clear()
+    for (const op of this.pending) this.voided.add(op)
+    this.pending = []
   }
 
   private push(op: PreparedOp): PreparedOp {
@@ -55,6 +89,7 @@ export class PreparedRegistry {
 
   /** The server answered (ok), refused (failed) or skipped the message that carried `op`. */
   resolve(op: PreparedOp, status: 'ok' | 'failed' | 'skipped'): void {
+    if (this.voided.has(op)) return
     const i = this.pending.indexOf(op)
     if (i < 0) return
     this.pending.splice(i, 1)
@@ -71,11 +106,12 @@ export class PreparedRegistry {
    * Every definition `name` may have for a message judged now. `local` holds operations that
    * certainly ran before it (earlier statements of the same Query), newest last.
    */
-  candidates(name: string, local: readonly PreparedOp[] = []): PreparedDef[] {
+  candidates(raw: string, local: readonly PreparedOp[] = []): PreparedDef[] {
+    const name = serverName(raw)
     const decisive = (ops: readonly PreparedOp[]): PreparedOp | undefined => {
       for (let i = ops.length - 1; i >= 0; i--) {
         const op = ops[i] as PreparedOp
-        if (op.name === null || op.name === name) return op
+        if (op.name === null || serverName(op.name) === name) return op
       }
       return undefined
     }

@@ -225,7 +225,7 @@ describe('standard_conforming_strings', () => {
   // the DROP would hide inside what agw reads as a string.
   const sneaky = "SELECT 'a\\', '; DROP TABLE t; --'"
 
-  it('judges text with a backslash only once everything before it is answered, and refuses it while the setting is off', async () => {
+  it('judges text with a backslash only once everything before it is answered, and reads it as the server does with the setting off', async () => {
     const h = harness(RULES)
     h.send(q('SET standard_conforming_strings = off'), q(sneaky))
     await h.settle()
@@ -235,7 +235,37 @@ describe('standard_conforming_strings', () => {
     await h.settle()
     const [marker] = h.serverGot()
     expect(markerOf(marker)).toMatch(/^agw_denied_/)
-    expect(h.events.find((e) => e.type === 'query.denied')?.data).toMatchObject({ reason: 'standard_conforming_strings off' })
+    // Read as E'a\', ...': the DROP is a statement of its own, and the rule for it applies.
+    expect(h.events.find((e) => e.type === 'query.denied')?.data).toMatchObject({ rule: 'no-ddl' })
+  })
+
+  it('with the setting confirmed off, harmless text with a backslash goes through unchanged', async () => {
+    const h = harness(RULES)
+    h.send(q('SET standard_conforming_strings = off'))
+    await h.settle()
+    h.reply({ type: 'ParameterStatus', name: 'standard_conforming_strings', value: 'off' }, done('SET'), ready())
+    await h.settle()
+    h.send(q("SELECT 'a\\b'"))
+    await h.settle()
+    expect(h.serverGot()).toEqual([q('SET standard_conforming_strings = off'), q("SELECT 'a\\b'")])
+  })
+
+  it('refuses text whose two readings differ while the server has not confirmed the setting (an Execute with no Sync)', async () => {
+    const h = harness(RULES)
+    h.send(
+      { type: 'Parse', name: '', sql: 'SET standard_conforming_strings = off', paramTypes: [] },
+      { type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] },
+      { type: 'Execute', portal: '', maxRows: 0 },
+      { type: 'Flush' },
+    )
+    await h.settle()
+    h.reply({ type: 'ParseComplete' }, { type: 'BindComplete' }, done('SET'))
+    await h.settle()
+    h.send(q(sneaky))
+    await h.settle()
+    const got = h.serverGot()
+    expect(markerOf(got[got.length - 1])).toMatch(/^agw_denied_/)
+    expect(h.events.find((e) => e.type === 'query.denied')?.data).toMatchObject({ reason: 'standard_conforming_strings' })
   })
 
   it('lets text with a backslash through when the setting is on', async () => {
