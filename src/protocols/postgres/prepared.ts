@@ -30,7 +30,7 @@ export const NAME_BYTES = 63
  * that are one on the server are one here; ASCII names of up to 63 characters are unchanged.
  */
 export function serverName(name: string): string {
-  if (name.length <= NAME_BYTES && !/[^\x00-\x7f]/.test(name)) return name
+  if (name.length <= NAME_BYTES && Buffer.byteLength(name, 'utf8') === name.length) return name
   return Buffer.from(name, 'utf8').subarray(0, NAME_BYTES).toString('latin1')
 }
 
