@@ -177,6 +177,11 @@ function dollarTag(sql: string, i: number): string | undefined {
   return sql[j] === '$' ? sql.slice(i, j + 1) : undefined
 }
 
+/** For tests: where each literal starts (its prefix), its mode, and whether it continues the one before. */
+export function literalsOf(sql: string, scsOn: boolean): { start: number; mode: Mode; continued: boolean }[] {
+  return literals(sql, scsOn).map((l) => ({ start: l.start, mode: l.mode, continued: l.continued }))
+}
+
 /** Whether `sql` may mean something else with standard_conforming_strings off than with it on. */
 export function scsDependent(sql: string): boolean {
   if (!sql.includes('\\')) return false

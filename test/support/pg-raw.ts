@@ -5,7 +5,6 @@
  * straight to the server, so a test can compare the two.
  */
 import { connect as netConnect, type Socket } from 'node:net'
-import { expect } from 'vitest'
 import { ScramClient } from '../../src/protocols/postgres/auth.js'
 import {
   decodeBackend,
@@ -73,13 +72,13 @@ export class RawPg {
 
   /** Waits for `n` ReadyForQuery messages (or the end of the connection) and returns (and forgets) everything received. */
   async until(n: number, timeout = 20_000): Promise<BackendMessage[]> {
-    await expect.poll(() => this.closed || this.got.filter((m) => m.type === 'ReadyForQuery').length >= n, { timeout }).toBe(true)
+    await waitFor(() => this.closed || this.got.filter((m) => m.type === 'ReadyForQuery').length >= n, timeout, `${n} ReadyForQuery`)
     return this.got.splice(0)
   }
 
   /** Waits until a message of `type` has arrived `n` times (for batches with no Sync, answered after a Flush). */
   async untilType(type: BackendMessage['type'], n = 1, timeout = 20_000): Promise<BackendMessage[]> {
-    await expect.poll(() => this.closed || this.got.filter((m) => m.type === type).length >= n, { timeout }).toBe(true)
+    await waitFor(() => this.closed || this.got.filter((m) => m.type === type).length >= n, timeout, `${n} ${type}`)
     return this.got.splice(0)
   }
 
@@ -90,6 +89,19 @@ export class RawPg {
   destroy(): void {
     this.socket.destroy()
   }
+}
+
+/** Resolves when `ok()` holds (checked every 2 ms), rejects after `timeout` ms. */
+function waitFor(ok: () => boolean, timeout: number, what: string): Promise<void> {
+  const until = Date.now() + timeout
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (ok()) resolve()
+      else if (Date.now() > until) reject(new Error(`timed out after ${timeout} ms waiting for ${what}`))
+      else setTimeout(check, 2)
+    }
+    check()
+  })
 }
 
 /** Parse + Bind + Execute of one statement on the unnamed statement and portal (no Sync). */
