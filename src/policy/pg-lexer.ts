@@ -205,3 +205,19 @@ export function escapeStringForm(sql: string): string | undefined {
   }
   return out + sql.slice(at)
 }
+
+/**
+ * Client encodings the server accepts in which the second byte of a character can be an ASCII
+ * byte, a backslash among them (PostgreSQL's "client-only" encodings; pg_wchar.h
+ * PG_VALID_BE_ENCODING excludes them for this reason), as the server names them in ParameterStatus.
+ */
+export const UNSAFE_CLIENT_ENCODINGS: ReadonlySet<string> = new Set(['SJIS', 'SHIFT_JIS_2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB'])
+
+/**
+ * Whether `sql` (decoded as UTF-8) may read differently in such an encoding: a backslash right
+ * after a non-ASCII character, which there may be the end of a two-byte character and no escape.
+ */
+export function encodingDependent(sql: string): boolean {
+  for (let i = sql.indexOf('\\'); i > 0; i = sql.indexOf('\\', i + 1)) if (sql.charCodeAt(i - 1) > 0x7f) return true
+  return false
+}

@@ -245,3 +245,40 @@ describe('3: names longer than NAMEDATALEN-1 bytes', () => {
     expect(visible(got)).not.toContain(SECRET)
   })
 })
+
+describe('client encodings in which a backslash can be the second byte of a character', () => {
+  // In SJIS, BIG5, GBK, UHC, GB18030 and JOHAB a byte 0x5c (backslash) can end a two-byte
+  // character. "ぁ" is E3 81 81 in UTF-8; read as SJIS that is E3 81 | 81 5C: the backslash agw
+  // reads as escaping the quote is part of a character to the server, and the quote ends the string.
+  const sneaky = "SELECT E'ぁ\\' ; DROP TABLE agw_byp.t; --'"
+
+  it('a DROP hidden this way with client_encoding SJIS does not run', async () => {
+    const c = await open()
+    c.send({ type: 'Query', sql: "SET client_encoding = 'SJIS'" })
+    await c.until(1)
+    c.send({ type: 'Query', sql: sneaky })
+    const got = await c.until(1)
+    c.close()
+    expect(tExists()).toBe('1')
+    expect(errorsOf(got).map((e) => e.C)).toEqual(['42501'])
+  })
+
+  it('nor while the change is not confirmed (an Execute with no Sync)', async () => {
+    const c = await open()
+    c.send(...pbe("SET client_encoding = 'SJIS'"), { type: 'Flush' })
+    await c.untilType('CommandComplete')
+    c.send({ type: 'Query', sql: sneaky }, { type: 'Sync' })
+    await c.until(2)
+    c.close()
+    expect(tExists()).toBe('1')
+  })
+
+  it('the same text in UTF-8 is one string, and runs', async () => {
+    const c = await open()
+    c.send({ type: 'Query', sql: sneaky })
+    const got = await c.until(1)
+    c.close()
+    expect(errorsOf(got)).toEqual([])
+    expect(tExists()).toBe('1')
+  })
+})

@@ -32,6 +32,8 @@ export abstract class PgPolicyBackend {
    * setting is then known), and refused while the setting is off.
    */
   protected scsOff = false
+  /** The session's client_encoding, as the server last reported it. */
+  protected clientEncoding = 'UTF8'
   /**
    * Nothing has been sent since a ReadyForQuery that answered everything: the settings the server
    * reported (ParameterStatus comes just before ReadyForQuery) are the ones the next message runs
@@ -67,6 +69,7 @@ export abstract class PgPolicyBackend {
     }
     if (this.drained.length > 0 && this.tracker.pending === 0) for (const resolve of this.drained.splice(0)) resolve()
     if (msg?.type === 'ParameterStatus' && msg.name === 'standard_conforming_strings') this.scsOff = msg.value !== 'on'
+    if (msg?.type === 'ParameterStatus' && msg.name === 'client_encoding') this.clientEncoding = msg.value.toUpperCase()
     // A notice while agw's own quiet message is being answered (the COPY probe) was caused by it.
     if (type === B.NoticeResponse && this.tracker.head?.data.quiet) return null
     if (e?.data.internal && (type !== B.ErrorResponse || e.data.quiet)) {

@@ -21,7 +21,7 @@ import {
 } from '../../policy/index.js'
 import type { EngineContext } from '../engine.js'
 import { encodeFrontend, encodeNoticeResponse, formatAt, type Frame, type FrontendMessage } from './codec/index.js'
-import { escapeStringForm, scsDependent } from '../../policy/pg-lexer.js'
+import { encodingDependent, escapeStringForm, scsDependent, UNSAFE_CLIENT_ENCODINGS } from '../../policy/pg-lexer.js'
 import { taintedNames } from './masking.js'
 import { PgPolicyBackend } from './policy-backend.js'
 import type { Compiled, Data, Denial, QueryRun } from './policy-state.js'
@@ -59,7 +59,10 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
 
   attach(io: PgProxyIo): void {
     this.io = io
-    for (const [name, value] of io.parameters) if (name === 'standard_conforming_strings') this.scsOff = value !== 'on'
+    for (const [name, value] of io.parameters) {
+      if (name === 'standard_conforming_strings') this.scsOff = value !== 'on'
+      if (name === 'client_encoding') this.clientEncoding = value.toUpperCase()
+    }
   }
 
   cancel(): void {
@@ -75,7 +78,9 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
 
   frontend(msg: FrontendMessage, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
     if (!parserReady()) return loadParser().then(() => this.frontend(msg, frame))
-    if ((msg.type === 'Query' || msg.type === 'Parse') && !this.batchDenied && scsDependent(msg.sql)) return this.withBackslash(msg, frame)
+    if ((msg.type === 'Query' || msg.type === 'Parse') && !this.batchDenied && msg.sql.includes('\\') && (scsDependent(msg.sql) || encodingDependent(msg.sql))) {
+      return this.withBackslash(msg, frame)
+    }
     if (msg.type !== 'Flush') this.settled = false
     switch (msg.type) {
       case 'Query':
@@ -128,6 +133,9 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
    * else); if the server has still not confirmed the setting (a SET run by an Execute with no Sync
    * reports its new value only at the next ReadyForQuery), the text is judged under both values: it
    * is refused when the two readings are different statements, else judged as the stricter.
+   * The same holds for client_encoding: in SJIS, BIG5, GBK ... a backslash after a non-ASCII byte
+   * may be the second byte of a character (pg-lexer.ts, encodingDependent): refused there, and
+   * while the encoding is unconfirmed.
    */
   private withBackslash(msg: Extract<FrontendMessage, { type: 'Query' | 'Parse' }>, frame: Frame): FrontendVerdict | Promise<FrontendVerdict> {
     const how = { protocol: msg.type === 'Query' ? ('simple' as const) : ('extended' as const), reason: 'standard_conforming_strings' }
@@ -138,6 +146,11 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
     const judge = (): FrontendVerdict | Promise<FrontendVerdict> => {
       const settled = this.settled
       this.settled = false
+      if (encodingDependent(msg.sql) && (!settled || UNSAFE_CLIENT_ENCODINGS.has(this.clientEncoding))) {
+        const enc = settled ? `the session's client_encoding ${this.clientEncoding}` : 'a client_encoding the server has not confirmed yet'
+        return refuse(`a backslash right after a non-ASCII character may be part of that character in ${enc}`)
+      }
+      if (!scsDependent(msg.sql)) return msg.type === 'Query' ? this.query(msg.sql, frame.raw) : this.parse(msg)
       const off = escapeStringForm(msg.sql)
       let c: Classification
       if (settled && !this.scsOff) c = this.classify(msg.sql)

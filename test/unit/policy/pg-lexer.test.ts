@@ -6,7 +6,7 @@
 import fc from 'fast-check'
 import { loadModule, scanSync } from 'libpg-query'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { escapeStringForm, literalsOf, scsDependent } from '../../../src/policy/pg-lexer.js'
+import { encodingDependent, escapeStringForm, literalsOf, scsDependent } from '../../../src/policy/pg-lexer.js'
 
 beforeAll(async () => {
   await loadModule()
@@ -32,6 +32,17 @@ describe('scsDependent', () => {
     ["SELECT U&'\\0041'", false],
   ])('%j -> %s', (sql, expected) => {
     expect(scsDependent(sql)).toBe(expected)
+  })
+})
+
+describe('encodingDependent', () => {
+  it.each([
+    ["SELECT E'ぁ\\' ; DROP TABLE t; --'", true],
+    ["SELECT E'a\\' x'", false],
+    ["SELECT 'é'", false],
+    ['SELECT 1 -- ü\\', true],
+  ])('%j -> %s', (sql, expected) => {
+    expect(encodingDependent(sql)).toBe(expected)
   })
 })
 
