@@ -15,7 +15,7 @@
  * Scanner facts followed here: comments (`--` to end of line, nested slash-star), quoted
  * identifiers ("" doubles), dollar quotes ($tag$ ... $tag$, a tag being an identifier without `$`,
  * only where a token starts: `a$b$` is one identifier), string prefixes E, B, X, N and U& only at a
- * token start, '' inside any literal, and quote continuation: a literal followed by whitespace that
+ * token start, '' inside any literal but B'' and X'' ones (there it ends the string), and quote continuation: a literal followed by whitespace that
  * holds a newline (and `--` comments) and another quote continues in the same mode.
  */
 
@@ -122,7 +122,8 @@ function literal(sql: string, start: number, quote: number, mode: Mode, scsOn: b
       continue
     }
     if (c === "'") {
-      if (sql[i + 1] === "'") {
+      // '' is a quote inside every literal but a bit or hex string (xb, xh: no xqdouble there).
+      if (sql[i + 1] === "'" && mode !== 'bits') {
         i += 2
         continue
       }
