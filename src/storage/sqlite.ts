@@ -713,12 +713,13 @@ export class SqliteStore implements Store {
     const key = this.keys.dataKey(r.session_id, false)
     try {
       if (!key) throw new Error('no key')
-      const req = JSON.parse(open(key, r.request, REVIEW_AAD(r.id, 'request')).toString('utf8')) as Pick<ReviewRecord, 'requester' | 'agent' | 'statement' | 'params' | 'fingerprint'>
+      const req = JSON.parse(open(key, r.request, REVIEW_AAD(r.id, 'request')).toString('utf8')) as Pick<ReviewRecord, 'requester' | 'agent' | 'statement' | 'params' | 'fingerprint' | 'scope'>
       rec.requester = req.requester
       rec.statement = req.statement
       rec.params = req.params
       rec.fingerprint = req.fingerprint
       if (req.agent !== undefined) rec.agent = req.agent
+      if (req.scope !== undefined) rec.scope = req.scope
       if (r.decision) {
         const d = JSON.parse(open(key, r.decision, REVIEW_AAD(r.id, 'decision')).toString('utf8')) as Pick<ReviewRecord, 'decidedBy' | 'reason'>
         if (d.decidedBy) rec.decidedBy = d.decidedBy
@@ -740,6 +741,7 @@ export class SqliteStore implements Store {
         statement: r.statement,
         params: r.params,
         fingerprint: r.fingerprint,
+        scope: r.scope,
       })
       this.db
         .prepare(
