@@ -9,11 +9,10 @@
  * clear so sessions can be listed and filtered without decrypting.
  */
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { GENESIS, chainHash, checkpointMessage, type Checkpoint, type CheckpointKind } from '../audit/chain.js'
 import { MasterKey, newDataKey, open, openBlock, openPayload, seal, sealBlock, sealPayload, signMessage } from '../audit/crypto.js'
 import { BLOCK_SPAN, decodeRef, encodeRef, planBlocks, type PayloadPlan } from './blocks.js'
+import { preparePrivateStore, tightenSideFiles } from './private-files.js'
 import { AgwError } from '../errors.js'
 import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
@@ -252,9 +251,11 @@ export class SqliteStore implements Store {
     this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 10_000
     try {
       if (!opts.masterKey && path !== ':memory:') throw new AgwError('bad_input', `no master key for the store ${path}: set encryption.keyFile`)
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+      // The database and its -wal/-shm files are 0600, like the master key (private-files.ts).
+      if (path !== ':memory:') preparePrivateStore(path)
       this.db = new Database(path)
       this.db.pragma('journal_mode = WAL')
+      if (path !== ':memory:') tightenSideFiles(path)
       this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
       this.migrate()
