@@ -5,7 +5,7 @@ import { decideReview } from '../../src/reviews/cli.js'
 
 export default class ReviewApprove extends Command {
   static override summary = 'Approve a held statement: it runs now.'
-  static override description = `Only a person in one of the rule's reviewer groups may approve, and never the one who asked (nor an agent acting for them). --for approves matching statements of the same session and rule for that long too (each one still recorded).
+  static override description = `Only a person in one of the rule's reviewer groups may approve, and never the one who asked (nor an agent acting for them). --for approves, for that long, later statements of the same session that match it: the same rule, the same statement kind and the same set of tables (an UPDATE of public.accounts approved for 10m lets the next UPDATE of public.accounts run, not a DELETE or an UPDATE of another table). Each one is still recorded; \`agw reviews\` shows what a grant would cover.
 
 Exit codes: 0 approved; 77 not allowed (not a reviewer, your own request); 65 the review is not pending any more (its state is printed) or no such review.`
 
@@ -19,7 +19,7 @@ Exit codes: 0 approved; 77 not allowed (not a reviewer, your own request); 65 th
 
   static override flags = {
     reason: Flags.string({ char: 'r', summary: 'why (recorded with the decision)' }),
-    for: Flags.string({ summary: 'also approve matching statements of that session for this long (30s, 10m, 1h; at most 24h)' }),
+    for: Flags.string({ summary: 'also approve, for this long, statements of that session with the same rule, statement kind and tables (30s, 10m, 1h; at most 24h)' }),
     gateway: Flags.string({ summary: 'gateway URL', env: 'AGW_GATEWAY' }),
     profile: Flags.string({ summary: 'login profile (default: "default")', env: 'AGW_PROFILE' }),
   }

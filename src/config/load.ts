@@ -9,6 +9,9 @@ import { LineCounter, isNode, parseDocument, type Document } from 'yaml'
 import type { ZodError } from 'zod'
 import { AgwError } from '../errors.js'
 import { isLoopbackHost, splitHostPort } from '../net.js'
+import { DETECTOR_NAMES } from '../policy/detectors.js'
+import { nearest, unknownKindProblem } from '../policy/kinds.js'
+import { functionGlobProblem } from '../policy/rules.js'
 import { configSchema, type GatewayConfig } from './schema.js'
 
 export interface LoadedConfig {
@@ -89,10 +92,29 @@ function semanticProblems(config: GatewayConfig, file: string, doc: Document, co
       if (!c.target.user) at(['connections', i, 'target', 'user'], `a ${c.type} connection needs target.user`)
       if (!c.target.database && c.type === 'postgres') at(['connections', i, 'target', 'database'], 'a postgres connection needs target.database')
     }
+    c.dangerousFunctions?.forEach((f, n) => {
+      const p = functionGlobProblem(f)
+      if (p) at(['connections', i, 'dangerousFunctions', n], p)
+    })
+    c.masking?.detectors.forEach((d, n) => {
+      if (d === 'all' || DETECTOR_NAMES.includes(d)) return
+      const guess = nearest(d, [...DETECTOR_NAMES, 'all'])
+      const hint = guess ? `did you mean ${guess}?` : `known: ${DETECTOR_NAMES.join(', ')}, all`
+      at(['connections', i, 'masking', 'detectors', n], `unknown detector "${d}"; ${hint}`)
+    })
     c.rules.forEach((r, j) => {
       if (r.action === 'review' && (!r.reviewers || r.reviewers.length === 0)) {
         at(['connections', i, 'rules', j, 'reviewers'], 'a review rule needs reviewers (the groups that may approve)')
       }
+      // A rule naming a kind, detail or function that can never occur could never match (SPEC 3).
+      r.match.statement?.forEach((k, n) => {
+        const p = unknownKindProblem(k)
+        if (p) at(['connections', i, 'rules', j, 'match', 'statement', n], p)
+      })
+      r.match.functions?.forEach((f, n) => {
+        const p = functionGlobProblem(f)
+        if (p) at(['connections', i, 'rules', j, 'match', 'functions', n], p)
+      })
       if (r.match.regex !== undefined) {
         try {
           new RegExp(r.match.regex)

@@ -14,6 +14,11 @@ export interface RuleMatch {
   statement: number
   /** What matched: the statement kind, or `EXECUTE p -> DELETE` for a prepared statement. */
   what: string
+  /** The matched part's kind (DELETE for `EXECUTE p -> DELETE`) and the relations it names: what a review grant is scoped to. */
+  kind: string
+  tables: string[]
+  /** The statement is opaque (what it does cannot be known). */
+  opaque?: true
 }
 
 export interface Decision {
@@ -109,7 +114,10 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
   const judge = (s: Statement, index: number, via: string | undefined, depth: number): void => {
     for (const r of policy.rules) {
       const u = matchedUnit(r, s, policy)
-      if (u) matches.push({ rule: strip(r), statement: index, what: via ? `${via} -> ${describe(s, u)}` : describe(s, u) })
+      if (!u) continue
+      const m: RuleMatch = { rule: strip(r), statement: index, what: via ? `${via} -> ${describe(s, u)}` : describe(s, u), kind: u.kind, tables: u.tables }
+      if (s.opaque) m.opaque = true
+      matches.push(m)
     }
     if (s.execute && depth < 4) {
       const defs = ctx.prepared ? ctx.prepared(s.execute.name, index) : preparedInText(c.statements, s.execute.name, index)

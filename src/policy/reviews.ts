@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Principal } from '../identity/principal.js'
+import type { Decision } from './decide.js'
 
 export interface ReviewRequest {
   sessionId: string
@@ -20,6 +21,38 @@ export interface ReviewRequest {
   params: (string | null)[]
   /** sha256 over statement, params, session id and policy version: an approval releases exactly this. */
   fingerprint: string
+  /** What the rule matched in it; an approval "for DURATION" covers later statements of this scope only. */
+  scope?: ReviewScope
+}
+
+/** One part a rule matched: its statement kind and the relations it names (sorted, no repeats). */
+export interface ScopePart {
+  kind: string
+  tables: string[]
+}
+
+/**
+ * What a review rule matched in a held statement (one part per statement, or nested part, it
+ * matched). `opaque`: at least one of them cannot be read, so no grant may stand for it.
+ */
+export interface ReviewScope {
+  parts: ScopePart[]
+  opaque?: true
+}
+
+/** The scope of a held statement: the parts the deciding rule matched. */
+export function reviewScope(d: Decision): ReviewScope {
+  const parts = new Map<string, ScopePart>()
+  let opaque = false
+  for (const m of d.matches) {
+    if (!d.rule || m.rule.name !== d.rule.name) continue
+    if (m.opaque) opaque = true
+    const part = { kind: m.kind, tables: [...new Set(m.tables)].sort() }
+    parts.set(JSON.stringify(part), part)
+  }
+  const scope: ReviewScope = { parts: [...parts.values()] }
+  if (opaque) scope.opaque = true
+  return scope
 }
 
 export type ReviewOutcome = {

@@ -5,6 +5,7 @@
  */
 import { parseDuration, type ConnectionConfig, type RuleConfig } from '../config/schema.js'
 import { AgwError } from '../errors.js'
+import { normalizeKind, unknownKindProblem } from './kinds.js'
 
 export type Action = 'allow' | 'deny' | 'review'
 
@@ -60,6 +61,18 @@ export class NameGlob {
   }
 }
 
+/**
+ * Why a function name (glob) in a rule can never match a call, or undefined. Calls are read from
+ * the parse tree as `name` or `schema.name` (lower case, no arguments), so `pg_read_file()`,
+ * `pg_read_file(text)` or `db.schema.name` would never match.
+ */
+export function functionGlobProblem(pattern: string): string | undefined {
+  if (/[()\s]/.test(pattern)) return `function "${pattern}" can never match: write the name without arguments or spaces, e.g. pg_read_file or pg_catalog.pg_read_file`
+  const parts = pattern.split('.')
+  if (parts.length > 2 || parts.some((p) => p === '')) return `function "${pattern}" can never match: write name or schema.name`
+  return undefined
+}
+
 export function globRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
   return new RegExp(`^${body}$`, 'i')
@@ -107,10 +120,22 @@ function compileRule(r: RuleConfig, index: number, connection: string): Compiled
     timeoutMs: r.timeout ? parseDuration(r.timeout) : DEFAULT_REVIEW_TIMEOUT_MS,
   }
   if (r.message !== undefined) out.message = r.message
-  if (m.statement) out.kinds = new Set(m.statement.map((s) => s.trim().toUpperCase().replace(/\s+/g, ' ')))
+  if (m.statement) {
+    for (const k of m.statement) {
+      const problem = unknownKindProblem(k)
+      if (problem) throw new AgwError('bad_input', `connection "${connection}", ${name}: ${problem}`)
+    }
+    out.kinds = new Set(m.statement.map(normalizeKind))
+  }
   if (m.where) out.where = m.where
   if (m.tables) out.tables = m.tables.map((t) => new NameGlob(t))
-  if (m.functions) out.functions = m.functions.map((t) => new NameGlob(t))
+  if (m.functions) {
+    for (const f of m.functions) {
+      const problem = functionGlobProblem(f)
+      if (problem) throw new AgwError('bad_input', `connection "${connection}", ${name}: ${problem}`)
+    }
+    out.functions = m.functions.map((t) => new NameGlob(t))
+  }
   if (m.schemas) out.schemas = m.schemas.map(globRegExp)
   if (m.regex !== undefined) {
     try {

@@ -36,7 +36,7 @@ export async function watchReviews(client: GatewayClient): Promise<void> {
 
 export async function decideReview(client: GatewayClient, id: string, action: 'approve' | 'deny', opts: DecideOptions): Promise<{ review: ReviewView; line: string }> {
   const review = await new ReviewsClient(client).decide(id, action, opts)
-  const until = review.grantUntil ? `; matching statements of session ${review.sessionId} run without review until ${review.grantUntil}` : ''
+  const until = review.grantUntil ? `; statements of session ${review.sessionId} matching it (${review.grantCovers}) run without review until ${review.grantUntil}` : ''
   const line = `review ${review.id} ${review.state}${review.reason ? ` (${review.reason})` : ''}: ${oneLine(review.statement, 100)} from ${review.requester.email ?? review.requester.subject}${until}`
   return { review, line }
 }

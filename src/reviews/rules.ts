@@ -12,6 +12,7 @@
 import { inAnyGroup, type Principal } from '../identity/principal.js'
 import type { ReviewRecord, ReviewState } from '../storage/store.js'
 import type { ReviewSummary } from '../tunnel/protocol.js'
+import { grantCoverage } from './scope.js'
 
 /** A review as the API shows it to one caller. */
 export interface ReviewView {
@@ -33,6 +34,8 @@ export interface ReviewView {
   decidedBy?: string
   reason?: string
   grantUntil?: string
+  /** What an approval "for DURATION" covers besides this statement, in words ("same rule "r", UPDATE on public.accounts"). */
+  grantCovers: string
   /** The caller requested it. */
   mine: boolean
   canApprove: boolean
@@ -120,6 +123,7 @@ export function toView(caller: Principal, r: ReviewRecord): ReviewView {
     sessionId: r.sessionId,
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
+    grantCovers: grantCoverage(r.rule, r.scope),
     mine: sameIdentity(caller, q),
     canApprove: pending && noApprove === undefined,
     canDeny: pending && noDeny === undefined,

@@ -20,6 +20,7 @@ import type { Actor } from '../recording/events.js'
 import type { ReviewDecision, ReviewRecord, ReviewState, Store } from '../storage/store.js'
 import type { ServerControl } from '../tunnel/protocol.js'
 import { displayName, refusal, toSummary, toView, visibleTo, type ReviewView } from './rules.js'
+import { grantCovers } from './scope.js'
 
 /** What the service needs from the gateway it runs in (given by `bind`). */
 export interface ReviewDeps {
@@ -61,6 +62,8 @@ export class NoSuchReviewError extends AgwError {
 export const MAX_GRANT_MS = 24 * 3_600_000
 const MAX_TIMER_MS = 2 ** 31 - 1
 const MAX_REASON = 500
+/** Grants of one session and rule looked at for a statement (each covers one scope). */
+const MAX_GRANTS_SEARCHED = 100
 /** How long settled reviews stay in the lists (`agw reviews` shows recent decisions). */
 const RECENT_MS = 3_600_000
 
@@ -158,6 +161,7 @@ export class ReviewService implements ReviewGate {
       expiresAt: new Date(now + timeoutMs).toISOString(),
       state: 'pending',
     }
+    if (req.scope) record.scope = req.scope
     const agent = this.d.agentOf(req.sessionId)
     if (agent !== undefined) record.agent = agent
     await store.createReview(record)
@@ -198,15 +202,19 @@ export class ReviewService implements ReviewGate {
     return outcome
   }
 
-  /** An approval "for DURATION" of this session and rule that still runs: the statement goes through, recorded. */
+  /**
+   * An approval "for DURATION" of this session and rule that still runs and covers what this
+   * statement does (the same statement kinds and tables: grantCovers): it goes through, recorded.
+   */
   private async grantFor(req: ReviewRequest, now: number): Promise<ReviewOutcome | undefined> {
-    const [g] = await this.d.store.listReviews({
+    const grants = await this.d.store.listReviews({
       sessionId: req.sessionId,
       connection: req.connection,
       rule: req.rule.name,
       grantActiveAt: new Date(now).toISOString(),
-      limit: 1,
+      limit: MAX_GRANTS_SEARCHED,
     })
+    const g = grants.find((x) => x.decidedBy !== undefined && grantCovers(x.scope, req.scope))
     if (!g || !g.decidedBy) return undefined
     const data: Record<string, unknown> = {
       reviewId: g.id,

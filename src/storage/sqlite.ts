@@ -9,11 +9,10 @@
  * clear so sessions can be listed and filtered without decrypting.
  */
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import { GENESIS, chainHash, checkpointMessage, type Checkpoint, type CheckpointKind } from '../audit/chain.js'
 import { MasterKey, newDataKey, open, openBlock, openPayload, seal, sealBlock, sealPayload, signMessage } from '../audit/crypto.js'
 import { BLOCK_SPAN, decodeRef, encodeRef, planBlocks, type PayloadPlan } from './blocks.js'
+import { preparePrivateStore, tightenSideFiles } from './private-files.js'
 import { AgwError } from '../errors.js'
 import type { Principal } from '../identity/principal.js'
 import type { AuditEvent } from '../recording/events.js'
@@ -252,9 +251,11 @@ export class SqliteStore implements Store {
     this.checkpointIntervalMs = opts.checkpointIntervalMs ?? 10_000
     try {
       if (!opts.masterKey && path !== ':memory:') throw new AgwError('bad_input', `no master key for the store ${path}: set encryption.keyFile`)
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+      // The database and its -wal/-shm files are 0600, like the master key (private-files.ts).
+      if (path !== ':memory:') preparePrivateStore(path)
       this.db = new Database(path)
       this.db.pragma('journal_mode = WAL')
+      if (path !== ':memory:') tightenSideFiles(path)
       this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
       this.migrate()
@@ -713,12 +714,13 @@ export class SqliteStore implements Store {
     const key = this.keys.dataKey(r.session_id, false)
     try {
       if (!key) throw new Error('no key')
-      const req = JSON.parse(open(key, r.request, REVIEW_AAD(r.id, 'request')).toString('utf8')) as Pick<ReviewRecord, 'requester' | 'agent' | 'statement' | 'params' | 'fingerprint'>
+      const req = JSON.parse(open(key, r.request, REVIEW_AAD(r.id, 'request')).toString('utf8')) as Pick<ReviewRecord, 'requester' | 'agent' | 'statement' | 'params' | 'fingerprint' | 'scope'>
       rec.requester = req.requester
       rec.statement = req.statement
       rec.params = req.params
       rec.fingerprint = req.fingerprint
       if (req.agent !== undefined) rec.agent = req.agent
+      if (req.scope !== undefined) rec.scope = req.scope
       if (r.decision) {
         const d = JSON.parse(open(key, r.decision, REVIEW_AAD(r.id, 'decision')).toString('utf8')) as Pick<ReviewRecord, 'decidedBy' | 'reason'>
         if (d.decidedBy) rec.decidedBy = d.decidedBy
@@ -740,6 +742,7 @@ export class SqliteStore implements Store {
         statement: r.statement,
         params: r.params,
         fingerprint: r.fingerprint,
+        scope: r.scope,
       })
       this.db
         .prepare(

@@ -5,6 +5,7 @@
  */
 import type { Actor, AuditEvent, EventType } from '../recording/events.js'
 import type { Principal } from '../identity/principal.js'
+import type { ReviewScope } from '../policy/reviews.js'
 
 export type SessionStatus = 'active' | 'ended' | 'interrupted' | 'error'
 
@@ -82,8 +83,10 @@ export interface ReviewRecord {
   decidedAt?: string
   decidedBy?: Actor
   reason?: string
-  /** Approved "for DURATION": statements of the session matching the same rule run until then. */
+  /** Approved "for DURATION": statements of the session matching the same rule, kinds and tables (`scope`) run until then. */
   grantUntil?: string
+  /** What the rule matched in the statement (kinds and tables); a grant covers this scope only. Absent on reviews stored before it was kept: their grants cover nothing. */
+  scope?: ReviewScope
 }
 
 export interface ReviewDecision {

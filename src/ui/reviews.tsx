@@ -95,6 +95,12 @@ function Details(props: { r: ReviewView; now: number }) {
           {r.reason}
         </Text>
       ) : null}
+      {r.state === 'pending' && r.canApprove ? (
+        <Text>
+          <Text bold>A grant (f) covers </Text>
+          {r.grantCovers}
+        </Text>
+      ) : null}
       {r.state === 'pending' && r.why ? <Text color="red">{r.why}</Text> : null}
     </Box>
   )
@@ -240,7 +246,7 @@ export function ReviewsApp(props: ReviewsAppProps) {
 
   const prompt =
     mode.kind === 'duration'
-      ? `Approve ${mode.id.slice(0, 13)} and matching statements of its session for how long (30s, 10m, 1h; Enter: ${DEFAULT_GRANT})? `
+      ? `Approve ${mode.id.slice(0, 13)} and matching statements (${order.find((r) => r.id === mode.id)?.grantCovers ?? 'same rule, statement kind and tables'}) of its session for how long (30s, 10m, 1h; Enter: ${DEFAULT_GRANT})? `
       : mode.kind === 'reason'
         ? `Reason for ${mode.action === 'approve' ? 'approving' : 'denying'} ${mode.id.slice(0, 13)}${mode.for ? ` (for ${mode.for})` : ''}${mode.action === 'approve' ? ' (optional)' : ''}: `
         : undefined

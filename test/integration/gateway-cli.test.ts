@@ -33,6 +33,28 @@ it('start refuses a bad config with exit 65, naming the line, the key and the mi
   expect(bad.stderr).toMatch(/bad\.yaml:3: listen: expected HOST:PORT/)
 })
 
+it('start refuses a rule naming a statement kind that does not exist, with exit 65, the line and the nearest kind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agw-kind-'))
+  writeFileSync(
+    join(dir, 'agw.yaml'),
+    [
+      'identity:',
+      '  issuers: [{ issuer: https://idp.example.com, audience: agw }]',
+      'connections:',
+      '  - name: pg',
+      '    type: postgres',
+      '    target: { host: 127.0.0.1, port: 5432, database: app, user: agw }',
+      '    allow: [agents]',
+      '    rules:',
+      '      - { match: { statement: [DROPP] }, action: deny }',
+      '',
+    ].join('\n'),
+  )
+  const r = await runAgw(['gateway', 'start', '--config', join(dir, 'agw.yaml')], {})
+  expect(r.code).toBe(65)
+  expect(r.stderr).toMatch(/agw\.yaml:9: connections\[0\]\.rules\[0\]\.match\.statement\[0\]: unknown statement kind "DROPP".*did you mean DROP\?/)
+})
+
 it('start serves /healthz and /v1/info, and stops cleanly on SIGTERM', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'agw-run-'))
   writeFileSync(

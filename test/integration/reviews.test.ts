@@ -70,6 +70,7 @@ const CLEAR_LINE = '\\r\\u001b\\[2K'
 beforeAll(async () => {
   sql('DROP SCHEMA IF EXISTS agw_reviews CASCADE; CREATE SCHEMA agw_reviews; CREATE TABLE agw_reviews.accounts (id int primary key, plan text not null)')
   sql(`INSERT INTO agw_reviews.accounts SELECT g, 'free' FROM generate_series(1, 20) g`)
+  sql(`CREATE TABLE agw_reviews.notes (id int primary key, body text); INSERT INTO agw_reviews.notes VALUES (1, 'n0')`)
   gw = await startTestGateway(`
 identity:
   issuers: [{ issuer: ${idp.issuer}, audience: agw }]
@@ -300,24 +301,48 @@ describe('agw reviews --watch --json', () => {
 })
 
 describe('approve --for DURATION', () => {
-  it('lets matching statements of the same session through without a new review, recorded', async () => {
+  it('lets statements of the same session, rule, kind and tables through without a new review, recorded; another table or kind is held again', async () => {
     const agent = agentPsql(
       'agent',
       `update agw_reviews.accounts set plan = 'g1' where id = 7`,
       `update agw_reviews.accounts set plan = 'g2' where id = 8`,
+      `update agw_reviews.notes set body = 'n1' where id = 1`,
       `delete from agw_reviews.accounts where id = 9`,
     )
     const id = await heldId(agent)
+    const listed = (JSON.parse((await runAgw(['reviews', '--json'], env.bob)).stdout) as { reviews: ReviewView[] }).reviews.find((r) => r.id === id)
+    expect(listed?.grantCovers).toBe('same rule "writes", UPDATE on agw_reviews.accounts')
     const ok = await runAgw(['review', 'approve', id, '--for', '10m'], env.bob)
     expect(ok.code, ok.stderr).toBe(0)
-    expect(ok.stdout).toContain('run without review until')
-    expect(await agent.done).toBe(0)
+    expect(flat(ok.stdout)).toContain('matching it (same rule "writes", UPDATE on agw_reviews.accounts) run without review until')
+    // The same kind on another table, then another kind on the same table: each is held for a review of its own.
+    const holds = () => [...agent.stderr.matchAll(/held for review ([0-9a-f-]{36}) by rule writes;/g)].map((m) => m[1] as string)
+    const heldAfter = async (n: number): Promise<string> => {
+      await expect.poll(() => holds().length, { timeout: 20_000 }).toBe(n)
+      return holds()[n - 1] as string
+    }
+    const otherTable = await heldAfter(2)
+    expect(otherTable).not.toBe(id)
     expect(sql('select plan from agw_reviews.accounts where id in (7, 8) order by id')).toBe('g1\ng2')
-    expect(sql('select count(*) from agw_reviews.accounts where id = 9')).toBe('0')
-    expect(agent.stderr.match(/agw: held for review \S+ by rule writes;/g)).toHaveLength(1)
+    expect(sql('select body from agw_reviews.notes where id = 1')).toBe('n0')
+    expect((await runAgw(['review', 'approve', otherTable], env.bob)).code).toBe(0)
+    const otherKind = await heldAfter(3)
+    expect(sql('select body from agw_reviews.notes where id = 1')).toBe('n1')
+    expect(sql('select count(*) from agw_reviews.accounts where id = 9')).toBe('1')
+    expect((await runAgw(['review', 'deny', otherKind], env.bob)).code).toBe(0)
+    expect(await agent.done).not.toBe(0)
+    expect(sql('select count(*) from agw_reviews.accounts where id = 9')).toBe('1')
     const sessionId = (await reviewEvents(id))[0]!.sessionId
     const events = (await gw.gateway.store.listEvents({ sessionId: sessionId! })).filter((e) => e.type.startsWith('review.'))
-    expect(events.map((e) => `${e.type}${e.data.underGrant ? ' (grant)' : ''}`)).toEqual(['review.requested', 'review.approved', 'review.approved (grant)', 'review.approved (grant)'])
+    expect(events.map((e) => `${e.type}${e.data.underGrant ? ' (grant)' : ''}`)).toEqual([
+      'review.requested',
+      'review.approved',
+      'review.approved (grant)',
+      'review.requested',
+      'review.approved',
+      'review.requested',
+      'review.denied',
+    ])
     expect(events[2]!.data).toMatchObject({ reviewId: id, by: 'bob@example.com', sql: `update agw_reviews.accounts set plan = 'g2' where id = 8` })
 
     // Another session is not covered by the grant.

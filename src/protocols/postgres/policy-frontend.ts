@@ -12,6 +12,7 @@ import {
   MaskCounts,
   parserReady,
   reviewFingerprint,
+  reviewScope,
   type Classification,
   type Classifier,
   type Decision,
@@ -564,6 +565,8 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       statement: sql,
       params,
       fingerprint: reviewFingerprint(sql, params, this.ctx.sessionId, this.version),
+      // What a grant (`approve --for`) from this review covers: src/reviews/scope.ts.
+      scope: reviewScope(d),
     }
     const onPending = (id: string): void => {
       reviewId = id

@@ -113,6 +113,48 @@ connections:
     expect(review).toMatch(/rules\[0\]\.reviewers: a review rule needs reviewers/)
   })
 
+  it('refuses a rule naming a statement kind, detail or function that can never match, and an unknown detector, at their lines', () => {
+    const msg = refusal(`${BASE}connections:
+  - name: pg
+    type: postgres
+    target: { host: a, port: 1, database: d, user: u }
+    allow: [a]
+    rules:
+      - match:
+          statement: [DELETE, DROPP]
+        action: deny
+      - { match: { statement: [CREATE FUNCTON] }, action: deny }
+      - { match: { functions: ["pg_read_file()"] }, action: deny }
+    masking:
+      detectors: [email, credit_crad]
+`)
+    expect(msg).toMatch(/agw\.yaml:12: connections\[0\]\.rules\[0\]\.match\.statement\[1\]: unknown statement kind "DROPP".*did you mean DROP\?/)
+    expect(msg).toMatch(/agw\.yaml:14: connections\[0\]\.rules\[1\]\.match\.statement\[0\]: .*did you mean CREATE FUNCTION\?/)
+    expect(msg).toMatch(/agw\.yaml:15: connections\[0\]\.rules\[2\]\.match\.functions\[0\]: function "pg_read_file\(\)" can never match/)
+    expect(msg).toMatch(/agw\.yaml:17: connections\[0\]\.masking\.detectors\[1\]: unknown detector "credit_crad"; did you mean credit_card\?/)
+    expect(msg).not.toMatch(/"DELETE"/)
+  })
+
+  it('accepts statement details in any case and spacing, and schema-qualified function globs', () => {
+    expect(() =>
+      parseConfig(
+        `${BASE}connections:
+  - name: pg
+    type: postgres
+    target: { host: a, port: 1, database: d, user: u }
+    allow: [a]
+    dangerousFunctions: [pg_catalog.pg_read_file, "dblink*"]
+    rules:
+      - { match: { statement: [drop  table, Create Function, COPY FROM, DO] }, action: deny }
+      - { match: { functions: ["pg_catalog.*"] }, action: deny }
+    masking: { detectors: [all] }
+`,
+        'agw.yaml',
+        '/etc/agw',
+      ),
+    ).not.toThrow()
+  })
+
   it('reports YAML syntax errors with their line', () => {
     expect(refusal(`${BASE}connections: [\n  - {name: x\n`)).toMatch(/invalid YAML in agw\.yaml:\n\s+agw\.yaml:\d+:/)
   })

@@ -109,6 +109,8 @@ describe('decide', () => {
   it('needs reviewers on a review rule, and a regex that compiles', () => {
     expect(() => policy([{ match: { statement: ['DELETE'] }, action: 'review' }])).toThrow(/needs reviewers/)
     expect(() => policy([{ match: { regex: '(' } }])).toThrow(/does not compile/)
+    expect(() => policy([{ match: { statement: ['DROPP'] } }])).toThrow(/rule 1: unknown statement kind "DROPP".*did you mean DROP\?/)
+    expect(() => policy([{ match: { functions: ['pg_read_file(text)'] } }])).toThrow(/can never match/)
   })
 })
 

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { AgwError } from '../../../src/errors.js'
 import type { Principal } from '../../../src/identity/principal.js'
 import { silentLogger } from '../../../src/log.js'
-import { reviewFingerprint, type ReviewOutcome, type ReviewRequest } from '../../../src/policy/reviews.js'
+import { reviewFingerprint, type ReviewOutcome, type ReviewRequest, type ReviewScope } from '../../../src/policy/reviews.js'
 import { EventLog } from '../../../src/recording/event-log.js'
 import type { AuditEvent } from '../../../src/recording/events.js'
 import type { ReviewView } from '../../../src/reviews/rules.js'
@@ -25,7 +25,7 @@ let events: EventLog
 let service: ReviewService
 let pushes: Array<{ sessionId: string; msg: ServerControl }>
 
-function request(over: { session?: string; rule?: string; sql?: string; timeoutMs?: number; principal?: Principal } = {}): ReviewRequest {
+function request(over: { session?: string; rule?: string; sql?: string; timeoutMs?: number; principal?: Principal; scope?: ReviewScope | null } = {}): ReviewRequest {
   const session = over.session ?? 'session-1'
   const sql = over.sql ?? 'update t set x = 1 where id = 1'
   return {
@@ -37,6 +37,7 @@ function request(over: { session?: string; rule?: string; sql?: string; timeoutM
     statement: sql,
     params: ['1'],
     fingerprint: reviewFingerprint(sql, ['1'], session, 'v1'),
+    ...(over.scope === null ? {} : { scope: over.scope ?? { parts: [{ kind: 'UPDATE', tables: ['t'] }] } }),
   }
 }
 
@@ -167,6 +168,27 @@ describe('approve for a duration', () => {
     expect(service.pendingCount).toBe(2)
     await service.decide(bob, otherRule.id, { action: 'deny' })
     await service.decide(bob, otherSession.id, { action: 'deny' })
+  })
+
+  it('covers only the approved statement kind and tables: another kind, another table, an unreadable statement or a request without scope is held again', async () => {
+    const first = await hold()
+    await service.decide(bob, first.id, { action: 'approve', forMs: 60_000 })
+    await first.outcome
+    const held = [
+      request({ sql: 'delete from t where id = 1', scope: { parts: [{ kind: 'DELETE', tables: ['t'] }] } }),
+      request({ sql: 'update u set x = 1 where id = 1', scope: { parts: [{ kind: 'UPDATE', tables: ['u'] }] } }),
+      request({ sql: 'update t set x = 1 from u where t.id = u.id', scope: { parts: [{ kind: 'UPDATE', tables: ['t', 'u'] }] } }),
+      request({ sql: 'do $$ ... $$', scope: { parts: [{ kind: 'UPDATE', tables: ['t'] }], opaque: true } }),
+      request({ sql: 'update t set x = 3 where id = 1', scope: null }),
+    ]
+    for (const req of held) {
+      const h = await hold(req)
+      expect(service.pendingCount).toBe(1)
+      await service.decide(bob, h.id, { action: 'deny' })
+    }
+    // The grant is stored with its scope: the approved kind and table still go through.
+    expect((await store.getReview(first.id))?.scope).toEqual({ parts: [{ kind: 'UPDATE', tables: ['t'] }] })
+    expect(await service.request(request({ sql: 'update t set x = 9 where id = 2' }), new AbortController().signal, () => {})).toMatchObject({ outcome: 'approved', reviewId: first.id })
   })
 })
 

@@ -4,7 +4,9 @@
  */
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { verifyChain } from '../../../src/audit/verify.js'
 import { uuidv7 } from '../../../src/ids.js'
@@ -69,6 +71,39 @@ describe('at rest', () => {
     const { store, path } = openStore()
     await store.close()
     expect(() => new SqliteStore(path, { masterKey: randomBytes(32) })).toThrow(/encrypted under master key/)
+  })
+
+  it('keeps the database and its -wal and -shm files private (0600) whatever the umask, and a directory it creates 0700 (issue 10)', async () => {
+    const mode = (p: string) => statSync(p).mode & 0o777
+    const old = process.umask(0o022)
+    try {
+      const dir = join(mkdtempSync(join(tmpdir(), 'agw-modes-')), 'state', 'agw')
+      const { store, path } = openStore(join(dir, 'agw.db'))
+      const s = session()
+      await store.createSession(s)
+      await store.appendEvents([queryEvent(s.id, 'select 1', 0)])
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+        expect(existsSync(f), f).toBe(true)
+        expect(mode(f).toString(8), f).toBe('600')
+      }
+      expect(mode(dir).toString(8)).toBe('700')
+      expect(mode(join(dir, '..')).toString(8)).toBe('700')
+    } finally {
+      process.umask(old)
+    }
+  })
+
+  it('tightens the files of a store an earlier version left world-readable', async () => {
+    const path = tempStorePath()
+    const key = randomBytes(32)
+    const first = new SqliteStore(path, { masterKey: key })
+    await first.createSession(session())
+    // Left open, so the -wal and -shm files stay while the modes are loosened.
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) chmodSync(f, 0o644)
+    const second = openStore(path, key).store
+    await second.listSessions({})
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) expect((statSync(f).mode & 0o777).toString(8), f).toBe('600')
+    await first.close()
   })
 
   it('answers a damaged file with a clear error, not a crash', () => {
