@@ -51,8 +51,10 @@ function columnName(fields: unknown, t: Target): string[] {
   const parts = Array.isArray(fields) ? fields.map((f) => str(f) ?? (isObj(f) && 'A_Star' in f ? '*' : '?')) : []
   if (parts.length < 2) return parts
   const prefix = parts.slice(0, -1)
-  const own = t.alias !== undefined ? [[t.alias]] : t.name !== undefined ? [[t.name], ...(t.schema ? [[t.schema, t.name]] : [])] : []
-  return own.some((p) => p.length === prefix.length && p.every((x, i) => x === prefix[i])) ? parts.slice(-1) : parts
+  if (t.alias !== undefined) return prefix.length === 1 && prefix[0] === t.alias ? parts.slice(-1) : parts
+  // An unqualified target may be in any schema of the search_path: `s.t.id` may be its column.
+  const own = prefix[prefix.length - 1] === t.name && (prefix.length === 1 || (prefix.length === 2 && (t.schema === undefined || prefix[0] === t.schema)))
+  return own ? parts.slice(-1) : parts
 }
 
 /** An expression as text for comparing it with another: no locations, column references normalised (not inside subqueries, whose names are their own). */
