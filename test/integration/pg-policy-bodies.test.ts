@@ -68,8 +68,9 @@ afterAll(async () => {
 })
 
 beforeEach(() => {
-  direct(`DROP TABLE IF EXISTS agw_bod.t; CREATE TABLE agw_bod.t (id int); INSERT INTO agw_bod.t VALUES (1), (2), (3);
-    DROP ROUTINE IF EXISTS agw_bod.f, agw_bod.g, agw_bod.h, agw_bod.p, agw_bod.p2`)
+  // Routines first: a BEGIN ATOMIC body depends on the table it names.
+  direct(`DROP ROUTINE IF EXISTS agw_bod.f, agw_bod.g, agw_bod.h, agw_bod.p, agw_bod.p2;
+    DROP TABLE IF EXISTS agw_bod.t; CREATE TABLE agw_bod.t (id int); INSERT INTO agw_bod.t VALUES (1), (2), (3)`)
 })
 
 const open = () => RawPg.open(info.port, info.user, info.password)
