@@ -9,6 +9,7 @@ import { KINDS, kindOf } from './kinds.js'
 import { outputOf, type OutputInfo } from './output.js'
 import { parsePlpgsql, parseStatements } from './parser.js'
 import { isObj, str, strings, unwrap, type J } from './tree.js'
+import { whereOf } from './where.js'
 
 /** One thing a statement does: the statement itself, or a data-modifying part nested inside it. */
 export interface Unit {
@@ -108,27 +109,6 @@ class Walk {
   }
 }
 
-/** Has a WHERE clause that restricts rows: present and referencing at least one column. */
-function whereOf(where: unknown): 'absent' | 'present' {
-  if (where === undefined || where === null) return 'absent'
-  let column = false
-  const visit = (v: unknown, depth: number): void => {
-    if (column || depth > MAX_DEPTH) return
-    if (Array.isArray(v)) {
-      for (const x of v) visit(x, depth + 1)
-      return
-    }
-    if (!isObj(v)) return
-    if ('ColumnRef' in v || 'CurrentOfExpr' in v || 'SubLink' in v) {
-      column = true
-      return
-    }
-    for (const x of Object.values(v)) visit(x, depth + 1)
-  }
-  visit(where, 0)
-  return column ? 'present' : 'absent'
-}
-
 /** The DML statement types that may appear nested (in CTEs, EXPLAIN ANALYZE, rules). */
 const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 
@@ -137,8 +117,8 @@ function dmlUnit(type: string, n: J, w: Walk): Unit {
   const unit: Unit = { kind, detail: kind, tables: [] }
   const rel = isObj(n.relation) ? w.relation(n.relation) : undefined
   if (rel) unit.tables.push(rel)
-  if (type === 'UpdateStmt' || type === 'DeleteStmt') unit.where = whereOf(n.whereClause)
-  if (type === 'MergeStmt') unit.where = whereOf(n.joinCondition)
+  if (type === 'UpdateStmt' || type === 'DeleteStmt') unit.where = whereOf(n.whereClause, n.relation)
+  if (type === 'MergeStmt') unit.where = whereOf(n.joinCondition, n.relation)
   return unit
 }
 
@@ -180,8 +160,7 @@ function visit(v: unknown, w: Walk, depth: number): void {
       cteName(v, w)
       break
     case 'CreateFunctionStmt':
-      // Creating a function runs nothing; its body is not a call.
-      w.qualifiedName(strings(n.funcname), new Set())
+      routine(n, undefined, w)
       return
     case 'DoStmt':
       doBlock(n, w)
@@ -233,14 +212,26 @@ function doBlock(n: J, w: Walk): void {
     w.opaque = `the DO block does not parse: ${(err as Error).message}`
     return
   }
-  for (const sql of plpgsqlQueries(tree, w)) mergeNested(sql, w)
+  for (const sql of plpgsqlQueries(tree, w, DO_BLOCK)) mergeNested(sql, w, DO_BLOCK)
 }
 
+/** Where SQL found inside another statement comes from, for the reasons it is opaque. */
+interface Body {
+  what: string
+  /**
+   * Whether prepared statements and cursors made inside make it opaque: a routine's body runs
+   * later, on a connection whose names agw follows only from what the client sends.
+   */
+  names: boolean
+}
+
+const DO_BLOCK: Body = { what: 'the DO block', names: false }
+
 /** The SQL inside a PL/pgSQL tree, as statements to classify. Dynamic SQL that is not a constant makes the block opaque. */
-function plpgsqlQueries(tree: unknown, w: Walk): string[] {
+function plpgsqlQueries(tree: unknown, w: Walk, body: Body): string[] {
   const out: string[] = []
   const walk = (v: unknown, dynamic: boolean, depth: number): void => {
-    if (depth > MAX_DEPTH) throw new Error('the DO block is nested too deeply to check')
+    if (depth > MAX_DEPTH) throw new Error(`${body.what} is nested too deeply to check`)
     if (Array.isArray(v)) return v.forEach((x) => walk(x, dynamic, depth + 1))
     if (!isObj(v)) return
     for (const [k, x] of Object.entries(v)) {
@@ -250,7 +241,7 @@ function plpgsqlQueries(tree: unknown, w: Walk): string[] {
         const sql = mode === 0 ? q : mode === 2 ? `SELECT ${q}` : `SELECT ${q.replace(/^[^:=]*:?=/, '')}`
         if (dynamic) {
           const constant = constantString(sql)
-          if (constant === undefined) w.opaque = 'the DO block runs dynamic SQL (EXECUTE of a computed string)'
+          if (constant === undefined) w.opaque = `${body.what} runs dynamic SQL (EXECUTE of a computed string)`
           else out.push(constant)
         }
         out.push(sql)
@@ -262,6 +253,7 @@ function plpgsqlQueries(tree: unknown, w: Walk): string[] {
         for (const [k2, y] of Object.entries(x)) if (k2 !== 'query') walk(y, false, depth + 1)
         continue
       }
+      if (body.names && (k === 'PLpgSQL_stmt_open' || k === 'PLpgSQL_stmt_close')) w.opaque = `${body.what} opens or closes a cursor, which agw cannot follow`
       if (k === 'dynquery') {
         walk(x, true, depth + 1)
         continue
@@ -291,16 +283,21 @@ function constantString(selectSql: string): string | undefined {
   }
 }
 
-/** Classifies SQL found inside a DO block and merges what it does into the enclosing walk. */
-function mergeNested(sql: string, w: Walk): void {
+/** Classifies SQL found inside a DO block or a routine's body and merges what it does into the enclosing walk. */
+function mergeNested(sql: string, w: Walk, body: Body): void {
   let inner: Statement[]
   try {
     inner = statementsOf(sql)
   } catch (err) {
-    w.opaque = `a statement inside the DO block does not parse: ${(err as Error).message}`
+    w.opaque = `a statement inside ${body.what} does not parse: ${(err as Error).message}`
     return
   }
+  mergeStatements(inner, w, body)
+}
+
+function mergeStatements(inner: Statement[], w: Walk, body: Body): void {
   for (const s of inner) {
+    if (body.names && (s.prepare || s.execute || s.deallocate || s.cursor || s.kind === 'CLOSE')) w.opaque = `${body.what} uses ${s.detail}, whose prepared statements and cursors agw cannot follow`
     for (const t of s.tables) w.tables.add(t)
     for (const t of s.schemas) w.schemas.add(t)
     for (const f of s.functions) w.functions.add(f)
@@ -309,6 +306,71 @@ function mergeNested(sql: string, w: Walk): void {
     if (s.opaque) w.opaque = s.opaque
     for (const a of s.serverAccess ?? []) w.serverAccess.add(a)
   }
+}
+
+// ---------------- routine bodies ----------------
+
+/**
+ * CREATE FUNCTION / PROCEDURE: creating it runs nothing, but every later call runs its body,
+ * under a name agw cannot follow to it. So it counts as what its body runs, and a body agw cannot
+ * read (another language, dynamic SQL) makes it opaque. `text` is the statement's own text (for
+ * the PL/pgSQL parser); undefined for a routine nested in another statement.
+ */
+function routine(n: J, text: string | undefined, w: Walk): void {
+  w.qualifiedName(strings(n.funcname), new Set())
+  const name = strings(n.funcname).join('.')
+  const body: Body = { what: `the body of ${n.is_procedure ? 'procedure' : 'function'} ${name}`, names: true }
+  // Parameter defaults and the return type are expressions of their own (functions called, types named).
+  visit(n.parameters, w, 1)
+  visit(n.returnType, w, 1)
+  let language: string | undefined
+  let source: string[] | undefined
+  for (const o of Array.isArray(n.options) ? n.options : []) {
+    const t = unwrap(o)
+    if (!t) continue
+    if (t[1].defname === 'language') language = (str(t[1].arg) ?? '').toLowerCase()
+    if (t[1].defname === 'as') {
+      const arg = unwrap(t[1].arg)
+      source = arg && arg[0] === 'List' ? strings(arg[1].items) : [str(t[1].arg) ?? '']
+    }
+  }
+  if (n.sql_body !== undefined) return sqlBody(n.sql_body, w, body)
+  // No body: the server refuses it.
+  if (source === undefined) return
+  if (language === 'sql' && source.length === 1) return mergeNested(source[0] as string, w, body)
+  if (language === 'plpgsql' && source.length === 1 && text !== undefined) {
+    let tree: unknown
+    try {
+      tree = parsePlpgsql(text)
+    } catch (err) {
+      w.opaque = `${body.what} does not parse: ${(err as Error).message}`
+      return
+    }
+    const funcs = isObj(tree) && Array.isArray(tree.plpgsql_funcs) ? tree.plpgsql_funcs : []
+    if (funcs.length !== 1) {
+      w.opaque = `${body.what} cannot be read`
+      return
+    }
+    for (const sql of plpgsqlQueries(funcs, w, body)) mergeNested(sql, w, body)
+    return
+  }
+  w.opaque = `${body.what} is in language ${language ?? '(none)'}, which agw cannot read`
+}
+
+/** `BEGIN ATOMIC ... END` (a list of statements) or `RETURN expr`. */
+function sqlBody(v: unknown, w: Walk, body: Body): void {
+  const typed = unwrap(v)
+  if (!typed) return
+  const [type, n] = typed
+  if (type === 'ReturnStmt') return visit(n.returnval, w, 1)
+  if (type === 'List') {
+    for (const item of Array.isArray(n.items) ? n.items : []) {
+      if (unwrap(item)?.[0] === 'List') sqlBody(item, w, body)
+      else mergeStatements([classifyOne({ stmt: item }, '', [0, 0])], w, body)
+    }
+    return
+  }
+  mergeStatements([classifyOne({ stmt: v }, '', [0, 0])], w, body)
 }
 
 // ---------------- statements ----------------
@@ -364,14 +426,14 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
 
   switch (type) {
     case 'SelectStmt':
-      top.where = whereOf(n.whereClause)
+      top.where = whereOf(n.whereClause, soleFrom(n))
       break
     case 'UpdateStmt':
     case 'DeleteStmt':
-      top.where = whereOf(n.whereClause)
+      top.where = whereOf(n.whereClause, n.relation)
       break
     case 'MergeStmt':
-      top.where = whereOf(n.joinCondition)
+      top.where = whereOf(n.joinCondition, n.relation)
       for (const c of Array.isArray(n.mergeWhenClauses) ? n.mergeWhenClauses : []) {
         const t = unwrap(c)
         const cmd = t ? String(t[1].commandType).replace(/^CMD_/, '') : ''
@@ -436,6 +498,7 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
   }
 
   if (type === 'DoStmt') doBlock(n, w)
+  else if (type === 'CreateFunctionStmt') routine(n, text, w)
   else if (type === 'PrepareStmt') {
     // The prepared statement is judged when it is executed (EXECUTE, Bind); preparing it runs nothing.
     for (const inner of s.prepare?.statements ?? []) {
@@ -444,7 +507,7 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
     }
   } else {
     visit(n, w, 0)
-    if (type === 'SelectStmt' && n.intoClause) s.units.push({ kind: 'SELECT', detail: 'SELECT', where: whereOf(n.whereClause), tables: [] })
+    if (type === 'SelectStmt' && n.intoClause) s.units.push({ kind: 'SELECT', detail: 'SELECT', where: whereOf(n.whereClause, soleFrom(n)), tables: [] })
   }
   // Data-modifying parts found inside (CTEs, rules, DO blocks); the statement itself is units[0].
   // A plain EXPLAIN runs nothing: what it explains adds no units (EXPLAIN ANALYZE added them above).
@@ -461,6 +524,12 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
   const output = outputOf(type, n)
   if (output) s.output = output
   return s
+}
+
+/** A SELECT's only FROM item, when it is a relation (so `t.id` and `id` are one column in its WHERE). */
+function soleFrom(n: J): unknown {
+  const from = Array.isArray(n.fromClause) ? n.fromClause : []
+  return from.length === 1 ? from[0] : undefined
 }
 
 function dropTargets(n: J, w: Walk): void {
