@@ -8,6 +8,7 @@
 import { KINDS, kindOf } from './kinds.js'
 import { outputOf, type OutputInfo } from './output.js'
 import { parsePlpgsql, parseStatements } from './parser.js'
+import { escapeStringForm, scsDependent } from './pg-lexer.js'
 import { isObj, str, strings, unwrap, type J } from './tree.js'
 import { whereOf } from './where.js'
 
@@ -285,6 +286,16 @@ function constantString(selectSql: string): string | undefined {
 
 /** Classifies SQL found inside a DO block or a routine's body and merges what it does into the enclosing walk. */
 function mergeNested(sql: string, w: Walk, body: Body): void {
+  // Text run later (a routine body, EXECUTE in a DO block) is read under the
+  // standard_conforming_strings of that moment, which may not be this one: judge it both ways.
+  if (scsDependent(sql)) {
+    const off = escapeStringForm(sql)
+    if (off === undefined) {
+      w.opaque = `${body.what} holds a national literal with a backslash, which reads differently with standard_conforming_strings off`
+      return
+    }
+    mergeNested(off, w, body)
+  }
   let inner: Statement[]
   try {
     inner = statementsOf(sql)

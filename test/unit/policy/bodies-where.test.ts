@@ -37,8 +37,8 @@ describe('routine bodies', () => {
     // PL/pgSQL string bodies (functions and procedures, OR REPLACE, any dollar tag)
     ['CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE t; END $$', ['CREATE FUNCTION', 'DROP TABLE']],
     ['CREATE OR REPLACE FUNCTION f() RETURNS void AS $b$ BEGIN DELETE FROM t; END $b$ LANGUAGE plpgsql', ['CREATE FUNCTION', 'DELETE/absent']],
-    ['CREATE PROCEDURE p() LANGUAGE plpgsql AS $body$ BEGIN TRUNCATE t; END $body$', ['CREATE FUNCTION', 'TRUNCATE']],
-    ['CREATE OR REPLACE PROCEDURE p(a int) LANGUAGE plpgsql AS $$ BEGIN UPDATE t SET x = a WHERE id = a; COMMIT; END $$', ['CREATE FUNCTION', 'UPDATE/present']],
+    ['CREATE PROCEDURE p() LANGUAGE plpgsql AS $body$ BEGIN TRUNCATE t; END $body$', ['CREATE PROCEDURE', 'TRUNCATE']],
+    ['CREATE OR REPLACE PROCEDURE p(a int) LANGUAGE plpgsql AS $$ BEGIN UPDATE t SET x = a WHERE id = a; COMMIT; END $$', ['CREATE PROCEDURE', 'UPDATE/present']],
     ['CREATE FUNCTION tr() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM audit; RETURN NEW; END $$', ['CREATE FUNCTION', 'DELETE/absent']],
     ["CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DROP TABLE t'; END $$", ['CREATE FUNCTION', 'DROP TABLE']],
     ['CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN IF true THEN LOOP DELETE FROM t; EXIT; END LOOP; END IF; END $$', ['CREATE FUNCTION', 'DELETE/absent']],
@@ -48,8 +48,8 @@ describe('routine bodies', () => {
     ["CREATE FUNCTION g() RETURNS void LANGUAGE SQL AS 'UPDATE t SET a = 1 WHERE id = id'", ['CREATE FUNCTION', 'UPDATE/absent']],
     ["CREATE FUNCTION g() RETURNS void LANGUAGE 'sql' AS 'WITH d AS (DELETE FROM t RETURNING 1) SELECT 1'", ['CREATE FUNCTION', 'DELETE/absent']],
     // BEGIN ATOMIC and RETURN bodies (sql_body in the tree)
-    ['CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC TRUNCATE t; END', ['CREATE FUNCTION', 'TRUNCATE']],
-    ['CREATE OR REPLACE PROCEDURE p() BEGIN ATOMIC INSERT INTO log VALUES (1); UPDATE t SET a = 1 WHERE t.id = id; END', ['CREATE FUNCTION', 'INSERT', 'UPDATE/absent']],
+    ['CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC TRUNCATE t; END', ['CREATE PROCEDURE', 'TRUNCATE']],
+    ['CREATE OR REPLACE PROCEDURE p() BEGIN ATOMIC INSERT INTO log VALUES (1); UPDATE t SET a = 1 WHERE t.id = id; END', ['CREATE PROCEDURE', 'INSERT', 'UPDATE/absent']],
   ])('%s', (sql, units) => {
     const s = one(sql)
     expect(s.kind).toBe('CREATE')
