@@ -6,7 +6,9 @@
  * protocols/postgres/prepared.ts); an unknown name is denied.
  */
 import type { Classification, Statement, Unit } from './classify.js'
+import { leakOf } from './lineage.js'
 import type { Action, CompiledPolicy, CompiledRule, RuleRef } from './rules.js'
+import { isStatistics } from './sql-text.js'
 
 export interface RuleMatch {
   rule: RuleRef
@@ -106,10 +108,16 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
   }
   const matches: RuleMatch[] = []
   let unknown: string | undefined
+  let leak: string | undefined
+  const masked = policy.maskedColumn
   const judge = (s: Statement, index: number, via: string | undefined, depth: number): void => {
     for (const r of policy.rules) {
       const u = matchedUnit(r, s, policy)
       if (u) matches.push({ rule: strip(r), statement: index, what: via ? `${via} -> ${describe(s, u)}` : describe(s, u) })
+    }
+    if (masked && leak === undefined) {
+      const why = leakOf(s.lineage, s.tables, masked, isStatistics)
+      if (why) leak = `${via ? `${via} -> ` : ''}${describe(s, s.units[0] as Unit)}: ${why}`
     }
     if (s.execute && depth < 4) {
       const defs = ctx.prepared ? ctx.prepared(s.execute.name, index) : preparedInText(c.statements, s.execute.name, index)
@@ -126,6 +134,9 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
       message: `agw denied EXECUTE of prepared statement "${unknown}" on connection "${policy.connection}": agw does not know what it was prepared as; prepare it again on this connection`,
       matches,
     }
+  }
+  if (leak !== undefined && (!best || best.rule.action !== 'deny')) {
+    return { action: 'deny', message: `agw denied ${leak} (connection "${policy.connection}")`, matches }
   }
   if (!best || best.rule.action === 'allow') {
     const d: Decision = { action: 'allow', message: '', matches }
