@@ -69,7 +69,7 @@ afterAll(async () => {
 })
 
 beforeEach(() => {
-  direct(`DROP TABLE IF EXISTS agw_lin.t; CREATE TABLE agw_lin.t (id int); INSERT INTO agw_lin.t VALUES (1), (2), (3);
+  direct(`SET client_min_messages = warning; DROP TABLE IF EXISTS agw_lin.t; CREATE TABLE agw_lin.t (id int); INSERT INTO agw_lin.t VALUES (1), (2), (3);
     TRUNCATE agw_lin.notes; DROP TABLE IF EXISTS agw_lin.copied; DROP VIEW IF EXISTS agw_lin.v`)
 })
 
