@@ -6,9 +6,11 @@
  * what the output columns are computed from (for masking). Pure: no I/O, no per-connection state.
  */
 import { KINDS, kindOf } from './kinds.js'
+import { lineageOf, mergeLineage, type Lineage } from './lineage.js'
 import { outputOf, type OutputInfo } from './output.js'
 import { parsePlpgsql, parseStatements } from './parser.js'
 import { escapeStringForm, scsDependent } from './pg-lexer.js'
+import { constText, funcArgs, funcName, readsUnnamedTables, regclassName, sqlTextArgs, tableArgFunction } from './sql-text.js'
 import { isObj, str, strings, unwrap, type J } from './tree.js'
 import { whereOf } from './where.js'
 
@@ -68,6 +70,8 @@ export interface Statement {
   closeCursor?: { name: string | null }
   /** What the result columns are computed from, for statements that return rows. */
   output?: OutputInfo
+  /** Where it puts values other than its result rows (set_config, pg_notify, other tables): lineage.ts. */
+  lineage?: Lineage
   /** Every column name referenced anywhere, lower case (for masking error text). */
   references: string[]
   /** What it is depends on the value of a numeric literal (`HEADER 0`, `EXPLAIN (ANALYZE 1)`). */
@@ -88,6 +92,8 @@ class Walk {
   nested: Unit[] = []
   serverAccess = new Set<string>()
   opaque: string | undefined
+  /** Lineage of SQL run from inside the statement (DO blocks, query_to_xml). */
+  lineage: Lineage | undefined
 
   relation(n: J): string | undefined {
     const rel = typeof n.relname === 'string' ? n.relname : undefined
@@ -147,6 +153,7 @@ function visit(v: unknown, w: Walk, depth: number): void {
       return visit(n.alias, w, depth + 1)
     case 'FuncCall':
       w.qualifiedName(strings(n.funcname), w.functions)
+      sqlFromText(n, w)
       break
     case 'ColumnRef': {
       const fields = strings(n.fields)
@@ -284,6 +291,28 @@ function constantString(selectSql: string): string | undefined {
   }
 }
 
+/**
+ * A function that runs SQL from text (query_to_xml, ts_stat, crosstab) is judged as what it runs
+ * when the text is a constant, and is opaque otherwise; table_to_xml reads the table it names;
+ * schema_to_xml and database_to_xml read tables agw cannot name (opaque).
+ */
+function sqlFromText(n: J, w: Walk): void {
+  const name = funcName(n)
+  const args = funcArgs(n)
+  for (const a of sqlTextArgs(name, args) ?? []) {
+    const sql = constText(a)
+    if (sql === undefined) w.opaque = `${name}() runs SQL that is not a constant`
+    else mergeNested(sql, w, { what: `${name}()`, names: true })
+  }
+  if (tableArgFunction(name)) {
+    const text = constText(args[0])
+    const rel = text === undefined ? undefined : regclassName(text)
+    if (rel) w.relation(rel[0] ? { relname: rel[1], schemaname: rel[0] } : { relname: rel[1] })
+    else w.opaque = `${name}() reads a table agw cannot name`
+  }
+  if (readsUnnamedTables(name)) w.opaque = `${name}() reads every table of a schema or database`
+}
+
 /** Classifies SQL found inside a DO block or a routine's body and merges what it does into the enclosing walk. */
 function mergeNested(sql: string, w: Walk, body: Body): void {
   // Text run later (a routine body, EXECUTE in a DO block) is read under the
@@ -316,6 +345,7 @@ function mergeStatements(inner: Statement[], w: Walk, body: Body): void {
     for (const u of s.units) if (u.kind !== 'SELECT') w.nested.push(u)
     if (s.opaque) w.opaque = s.opaque
     for (const a of s.serverAccess ?? []) w.serverAccess.add(a)
+    w.lineage = mergeLineage(w.lineage, s.lineage)
   }
 }
 
@@ -534,6 +564,9 @@ function classifyOne(raw: { stmt: unknown }, text: string, span: [number, number
   if (w.serverAccess.size > 0) s.serverAccess = [...w.serverAccess]
   const output = outputOf(type, n)
   if (output) s.output = output
+  // Preparing runs nothing: EXECUTE is judged as what it runs.
+  const lineage = mergeLineage(type === 'PrepareStmt' ? undefined : lineageOf(type, n), w.lineage)
+  if (lineage) s.lineage = lineage
   return s
 }
 

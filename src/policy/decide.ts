@@ -6,7 +6,9 @@
  * protocols/postgres/prepared.ts); an unknown name is denied.
  */
 import type { Classification, Statement, Unit } from './classify.js'
+import { leakOf } from './lineage.js'
 import type { Action, CompiledPolicy, CompiledRule, RuleRef } from './rules.js'
+import { isStatistics } from './sql-text.js'
 
 export interface RuleMatch {
   rule: RuleRef
@@ -111,6 +113,8 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
   }
   const matches: RuleMatch[] = []
   let unknown: string | undefined
+  let leak: string | undefined
+  const masked = policy.maskedColumn
   const judge = (s: Statement, index: number, via: string | undefined, depth: number): void => {
     for (const r of policy.rules) {
       const u = matchedUnit(r, s, policy)
@@ -118,6 +122,10 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
       const m: RuleMatch = { rule: strip(r), statement: index, what: via ? `${via} -> ${describe(s, u)}` : describe(s, u), kind: u.kind, tables: u.tables }
       if (s.opaque) m.opaque = true
       matches.push(m)
+    }
+    if (masked && leak === undefined) {
+      const why = leakOf(s.lineage, s.tables, masked, isStatistics)
+      if (why) leak = `${via ? `${via} -> ` : ''}${describe(s, s.units[0] as Unit)}: ${why}`
     }
     if (s.execute && depth < 4) {
       const defs = ctx.prepared ? ctx.prepared(s.execute.name, index) : preparedInText(c.statements, s.execute.name, index)
@@ -134,6 +142,9 @@ export function decide(c: Classification, policy: CompiledPolicy, ctx: DecideCon
       message: `agw denied EXECUTE of prepared statement "${unknown}" on connection "${policy.connection}": agw does not know what it was prepared as; prepare it again on this connection`,
       matches,
     }
+  }
+  if (leak !== undefined && (!best || best.rule.action !== 'deny')) {
+    return { action: 'deny', message: `agw denied ${leak} (connection "${policy.connection}")`, matches }
   }
   if (!best || best.rule.action === 'allow') {
     const d: Decision = { action: 'allow', message: '', matches }

@@ -61,6 +61,7 @@ export async function explain(connection: ConnectionConfig, sql: string): Promis
   const policy = compilePolicy(connection)
   const m = connection.masking
   const masker = m && (m.columns.length > 0 || m.detectors.length > 0) ? new Masker(m, Buffer.alloc(32)) : undefined
+  if (masker?.columnsOn) policy.maskedColumn = (name) => masker.isMaskedColumn(name)
   const c = sharedClassifier.classify(sql)
   const d: Decision = decide(c, policy)
   const out: Explanation = { connection: connection.name, sql, statements: [], decision: { action: d.action } }

@@ -6,7 +6,14 @@
  *
  * Names, not scopes: a derived column (an alias in a subquery or CTE) computed from a masked column
  * makes that name masked everywhere in the statement. That over-approximates, which is the safe way.
+ *
+ * Lineage through functions: a set-returning function in FROM (`json_each_text(row_to_json(u))`,
+ * `unnest(array[password])`) carries whatever its arguments read into every column of its SELECT;
+ * a function that runs SQL from text (`query_to_xml('select password ...')`) carries what that SQL
+ * outputs, and anything when the text is not a constant; table_to_xml and its family carry whole rows.
  */
+import { parseStatements } from './parser.js'
+import { constText, funcArgs, funcName, sqlTextArgs, wholeOutput } from './sql-text.js'
 import { isObj, strings, unwrap, type J } from './tree.js'
 
 export interface OutTarget {
@@ -37,29 +44,85 @@ export interface OutputInfo {
 const MAX_DEPTH = 1000
 const JSON_OF_ROWS = new Set(['row_to_json', 'to_json', 'to_jsonb', 'json_agg', 'jsonb_agg', 'json_agg_strict', 'jsonb_agg_strict', 'array_to_json'])
 
-/** Names a whole-row reference can use: relations, aliases, CTEs. */
-function rangeNames(root: unknown): Set<string> {
-  const out = new Set<string>()
+/**
+ * Names a whole-row reference can use: relations, aliases, CTEs (value undefined: the row may hold
+ * any column), and function ranges (value: the function calls, whose arguments are what the row holds).
+ */
+export type Ranges = Map<string, unknown>
+
+export function rangeNames(root: unknown): Ranges {
+  const out: Ranges = new Map()
   const walk = (v: unknown, depth: number): void => {
     if (depth > MAX_DEPTH) throw new Error('the statement is nested too deeply to check')
     if (Array.isArray(v)) return v.forEach((x) => walk(x, depth + 1))
     if (!isObj(v)) return
-    if (typeof v.relname === 'string') out.add(v.relname.toLowerCase())
-    if (typeof v.aliasname === 'string') out.add(v.aliasname.toLowerCase())
-    if (typeof v.ctename === 'string') out.add(v.ctename.toLowerCase())
+    const t = unwrap(v)
+    if (t && t[0] === 'RangeFunction') {
+      const n = t[1]
+      const alias = isObj(n.alias) && typeof n.alias.aliasname === 'string' ? n.alias.aliasname : undefined
+      const call = firstCall(n.functions)
+      const name = (alias ?? (call ? funcName(call) : '')).toLowerCase()
+      if (name && !out.has(name)) out.set(name, n.functions)
+      return walk(n.functions, depth + 1)
+    }
+    if (typeof v.relname === 'string') out.set(v.relname.toLowerCase(), undefined)
+    if (typeof v.aliasname === 'string') out.set(v.aliasname.toLowerCase(), undefined)
+    if (typeof v.ctename === 'string') out.set(v.ctename.toLowerCase(), undefined)
     for (const x of Object.values(v)) walk(x, depth + 1)
   }
   walk(root, 0)
   return out
 }
 
-class Refs {
+function firstCall(v: unknown, depth = 0): J | undefined {
+  if (depth > 8) return undefined
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const c = firstCall(x, depth + 1)
+      if (c) return c
+    }
+    return undefined
+  }
+  const t = unwrap(v)
+  if (!t) return undefined
+  if (t[0] === 'FuncCall') return t[1]
+  return t[0] === 'List' ? firstCall(t[1].items, depth + 1) : undefined
+}
+
+export class Refs {
   names = new Set<string>()
   wholeRow = false
 }
 
+/** What SQL run from text outputs (query_to_xml's first argument): its output columns and what they read. */
+function nestedRefs(sqlArg: unknown, acc: Refs): void {
+  const sql = constText(sqlArg)
+  if (sql === undefined) {
+    acc.wholeRow = true
+    return
+  }
+  try {
+    for (const raw of parseStatements(sql)) {
+      const t = unwrap(raw.stmt)
+      const o = t ? outputOf(t[0], t[1]) : undefined
+      if (!o) continue
+      for (const x of o.targets) {
+        if (x.star || x.wholeRow || x.json) acc.wholeRow = true
+        acc.names.add(x.name)
+        for (const r of x.refs) acc.names.add(r)
+      }
+      for (const d of o.derived) {
+        if (d.wholeRow) acc.wholeRow = true
+        for (const r of d.refs) acc.names.add(r)
+      }
+    }
+  } catch {
+    acc.wholeRow = true
+  }
+}
+
 /** Collects what an expression reads. Inside subqueries everything counts (WHERE too): fail closed. */
-function readRefs(v: unknown, ranges: Set<string>, acc: Refs, depth: number, inExists = false): void {
+export function readRefs(v: unknown, ranges: Ranges, acc: Refs, depth: number, inExists = false): void {
   if (depth > MAX_DEPTH) throw new Error('the statement is nested too deeply to check')
   if (Array.isArray(v)) {
     for (const x of v) readRefs(x, ranges, acc, depth + 1, inExists)
@@ -75,8 +138,18 @@ function readRefs(v: unknown, ranges: Set<string>, acc: Refs, depth: number, inE
       const star = fields.some((f) => isObj(f) && 'A_Star' in f)
       const last = names[names.length - 1]?.toLowerCase()
       if (last) acc.names.add(last)
-      if ((star && !inExists) || (names.length === 1 && !star && last !== undefined && ranges.has(last))) acc.wholeRow = true
+      const range = names.length === 1 && !star && last !== undefined && ranges.has(last)
+      // A function range's row holds what its arguments read (`FROM generate_series(1, 3) x`: nothing).
+      const fn = range ? ranges.get(last as string) : undefined
+      if (fn !== undefined) readRefs(fn, new Map([...ranges].filter(([k]) => k !== last)), acc, depth + 1)
+      else if ((star && !inExists) || range) acc.wholeRow = true
       return
+    }
+    if (type === 'FuncCall') {
+      const name = funcName(n)
+      const sqlArgs = sqlTextArgs(name, funcArgs(n))
+      if (sqlArgs) for (const a of sqlArgs) nestedRefs(a, acc)
+      if (wholeOutput(name)) acc.wholeRow = true
     }
     if (type === 'A_Indirection') {
       for (const s of strings(n.indirection)) acc.names.add(s.toLowerCase())
@@ -146,7 +219,7 @@ function figureName(v: unknown, depth = 0): string {
 }
 
 /** A JSON function whose arguments are all whole rows: `row_to_json(u)`, `json_agg(t.*)`, `to_jsonb(u)::text`. */
-function isJsonOfRows(v: unknown, ranges: Set<string>): boolean {
+function isJsonOfRows(v: unknown, ranges: Ranges): boolean {
   let t = unwrap(v)
   while (t && t[0] === 'TypeCast') t = unwrap(t[1].arg)
   if (!t || t[0] !== 'FuncCall') return false
@@ -164,7 +237,7 @@ function isJsonOfRows(v: unknown, ranges: Set<string>): boolean {
   })
 }
 
-function targetOf(res: J, ranges: Set<string>): OutTarget {
+function targetOf(res: J, ranges: Ranges): OutTarget {
   const val = res.val
   const c = unwrap(val)
   if (c && c[0] === 'ColumnRef' && Array.isArray(c[1].fields) && c[1].fields.some((f) => isObj(f) && 'A_Star' in f)) {
@@ -177,7 +250,7 @@ function targetOf(res: J, ranges: Set<string>): OutTarget {
   return { star: false, name, refs: [...refs.names], wholeRow: refs.wholeRow && !json, json }
 }
 
-function targetList(list: unknown, ranges: Set<string>): OutTarget[] {
+function targetList(list: unknown, ranges: Ranges): OutTarget[] {
   if (!Array.isArray(list)) return []
   const out: OutTarget[] = []
   for (const x of list) {
@@ -188,7 +261,7 @@ function targetList(list: unknown, ranges: Set<string>): OutTarget[] {
 }
 
 /** The result columns of a SELECT (set operations merged column by column, VALUES read per column). */
-function selectTargets(n: J, ranges: Set<string>): OutTarget[] {
+export function selectTargets(n: J, ranges: Ranges): OutTarget[] {
   if (n.op && n.op !== 'SETOP_NONE') {
     // larg and rarg are SelectStmt structs (not wrapped in a node).
     const side = (v: unknown): J | undefined => unwrap(v)?.[1] ?? (isObj(v) ? v : undefined)
@@ -206,7 +279,9 @@ function selectTargets(n: J, ranges: Set<string>): OutTarget[] {
     const all = [...left, ...right]
     const refs = [...new Set(all.flatMap((t) => t.refs))]
     const wholeRow = all.some((t) => t.wholeRow || t.star)
-    return left.map((t) => ({ star: t.star, name: t.name, refs, wholeRow, json: false }))
+    // A `*` here may line up with any column of the other side: it carries what they read.
+    const starWhole = all.some((t) => t.wholeRow)
+    return left.map((t) => ({ star: t.star, name: t.name, refs, wholeRow: t.star ? starWhole : wholeRow, json: false }))
   }
   if (Array.isArray(n.valuesLists)) {
     const rows = n.valuesLists.map((l) => {
@@ -222,11 +297,36 @@ function selectTargets(n: J, ranges: Set<string>): OutTarget[] {
     }
     return out
   }
-  return targetList(n.targetList, ranges)
+  return withFromFunctions(targetList(n.targetList, ranges), n.fromClause, ranges)
+}
+
+/** What the set-returning functions in a FROM read (`json_each_text(row_to_json(u))`: whole rows). */
+export function fromFunctions(from: unknown, ranges: Ranges): Refs {
+  const acc = new Refs()
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > MAX_DEPTH) throw new Error('the statement is nested too deeply to check')
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, depth + 1))
+    if (!isObj(v)) return
+    const t = unwrap(v)
+    if (t && t[0] === 'RangeFunction') readRefs(t[1].functions, ranges, acc, depth + 1)
+    for (const x of Object.values(t ? t[1] : v)) walk(x, depth + 1)
+  }
+  walk(from, 0)
+  return acc
+}
+
+/**
+ * Every column of a SELECT may come from a function in its FROM (which column is which is in the
+ * catalog): each carries what the functions read. A `*` that does is masked as a whole span.
+ */
+function withFromFunctions(targets: OutTarget[], from: unknown, ranges: Ranges): OutTarget[] {
+  const f = fromFunctions(from, ranges)
+  if (f.names.size === 0 && !f.wholeRow) return targets
+  return targets.map((t) => ({ ...t, refs: [...new Set([...t.refs, ...f.names])], wholeRow: t.wholeRow || f.wholeRow, json: t.json && !f.wholeRow && f.names.size === 0 }))
 }
 
 /** Every named column defined inside the statement: target lists at every level, alias column lists. */
-function derivedOf(root: unknown, ranges: Set<string>): Derived[] {
+export function derivedOf(root: unknown, ranges: Ranges): Derived[] {
   const out: Derived[] = []
   const walk = (v: unknown, depth: number): void => {
     if (depth > MAX_DEPTH) throw new Error('the statement is nested too deeply to check')
@@ -272,7 +372,7 @@ function derivedOf(root: unknown, ranges: Set<string>): Derived[] {
   return out
 }
 
-function returning(n: J, ranges: Set<string>): OutTarget[] | undefined {
+function returning(n: J, ranges: Ranges): OutTarget[] | undefined {
   const rc = n.returningClause
   const list = isObj(rc) ? rc.exprs : n.returningList
   return Array.isArray(list) && list.length > 0 ? targetList(list, ranges) : undefined

@@ -103,6 +103,8 @@ export interface CompiledPolicy {
   rules: CompiledRule[]
   allowUnparsed: boolean
   dangerous: NameGlob[]
+  /** The connection's column masking rules, when it has any: statements that put a masked value where masking cannot follow are refused (lineage.ts). */
+  maskedColumn?: (name: string) => boolean
 }
 
 

@@ -74,7 +74,8 @@ export function wholeColumns(names: readonly string[], outputs: readonly OutputI
   const out = [...byName]
   for (const o of outputs) {
     const t = o.targets
-    const taint = t.map((x) => !x.star && (x.wholeRow || x.refs.some(masked)))
+    // A `*` carries what it reads only when it may hold function output (a function in FROM fed a masked column).
+    const taint = t.map((x) => x.wholeRow || x.refs.some(masked))
     const first = t.findIndex((x) => x.star)
     if (first < 0) {
       if (t.length !== m) {

@@ -46,6 +46,8 @@ function compileConnection(c: ConnectionConfig, key: Buffer): Compiled {
     } catch (err) {
       throw new AgwError('bad_input', `connection "${c.name}": masking: ${describeError(err)}`)
     }
+    const columns = masker
+    if (columns.columnsOn) policy.maskedColumn = (name) => columns.isMaskedColumn(name)
   }
   const version = createHash('sha256')
     .update(JSON.stringify({ rules: c.rules, masking: c.masking ?? null, allowUnparsed: c.allowUnparsed, dangerous: c.dangerousFunctions ?? null }))
