@@ -338,6 +338,9 @@ function mergeNested(sql: string, w: Walk, body: Body): void {
 function mergeStatements(inner: Statement[], w: Walk, body: Body): void {
   for (const s of inner) {
     if (body.names && (s.prepare || s.execute || s.deallocate || s.cursor || s.kind === 'CLOSE')) w.opaque = `${body.what} uses ${s.detail}, whose prepared statements and cursors agw cannot follow`
+    // What server code prepares counts as run (it may run it next); what it EXECUTEs by name, agw cannot know.
+    if (s.prepare) mergeStatements(s.prepare.statements, w, body)
+    if (s.execute && !body.names) w.opaque = `${body.what} runs prepared statement "${s.execute.name}", which agw cannot follow there`
     for (const t of s.tables) w.tables.add(t)
     for (const t of s.schemas) w.schemas.add(t)
     for (const f of s.functions) w.functions.add(f)

@@ -194,4 +194,37 @@ export const CORPUS: CorpusEntry[] = [
   { sql: 'DELETE FROM agw_corpus.items WHERE id = $1', expect: 'review', rule: 'writes-need-review', params: [998] },
   { sql: 'INSERT INTO agw_corpus.items VALUES ($1, $2) ON CONFLICT DO NOTHING', expect: 'review', rule: 'writes-need-review', params: [106, 'g'] },
   { sql: "SELECT 1; UPDATE agw_corpus.items SET name = 'r' WHERE id = 101", expect: 'review', rule: 'writes-need-review', ...multi },
+
+  // ---- issue 10: literals that look like they hide statements, and do not (standard_conforming_strings on) ----
+  // An escape string ends at the quote after the escaped one: here the DROP is real.
+  { sql: "SELECT E'a\\', ' ; DROP TABLE agw_corpus.items; --'", expect: 'deny', rule: 'no-ddl' },
+  { sql: "SELECT 'a\\', 'b'", expect: 'allow' },
+  { sql: "SELECT U&'\\0041', X'1F'::int, B'101'", expect: 'allow' },
+
+  // ---- issue 10: routine bodies are what they run ----
+  { sql: 'CREATE FUNCTION agw_corpus.f1() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE agw_corpus.items; END $$', expect: 'deny', rule: 'no-ddl' },
+  { sql: 'CREATE OR REPLACE FUNCTION agw_corpus.f2() RETURNS void LANGUAGE sql AS $$ DELETE FROM agw_corpus.items $$', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: 'CREATE PROCEDURE agw_corpus.p1() LANGUAGE sql BEGIN ATOMIC TRUNCATE agw_corpus.items; END', expect: 'deny', rule: 'no-ddl' },
+  { sql: "CREATE PROCEDURE agw_corpus.p2() LANGUAGE plpgsql AS 'BEGIN TRUNCATE agw_corpus.items; END'", expect: 'deny', rule: 'no-ddl' },
+  { sql: 'CREATE FUNCTION agw_corpus.f3() RETURNS SETOF text LANGUAGE sql AS $$ SELECT v FROM agw_corpus.secrets $$', expect: 'deny', rule: 'no-secrets' },
+  { sql: "CREATE FUNCTION agw_corpus.f4() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DROP ' || 'TABLE agw_corpus.items'; END $$", expect: 'deny' },
+  { sql: 'CREATE FUNCTION agw_corpus.f5() RETURNS int LANGUAGE plperl AS $$ return 1; $$', expect: 'deny' },
+
+  // ---- issue 10: SQL run from text ----
+  { sql: "SELECT query_to_xml('select * from agw_corpus.secrets', true, false, '')", expect: 'deny', rule: 'no-secrets' },
+  { sql: "SELECT table_to_xml('agw_corpus.secrets', true, false, '')", expect: 'deny', rule: 'no-secrets' },
+  { sql: "SELECT query_to_xml('select ' || 'v from agw_corpus.secrets', true, false, '')", expect: 'deny' },
+  { sql: "DO $$ BEGIN EXECUTE 'PREPARE agw_hidden AS DELETE FROM agw_corpus.items'; EXECUTE 'EXECUTE agw_hidden'; END $$", expect: 'deny' },
+  { sql: "DO $$ BEGIN EXECUTE 'EXECUTE agw_known'; END $$", expect: 'deny' },
+  { sql: 'EXECUTE agw_never_prepared', expect: 'deny' },
+
+  // ---- issue 10: a WHERE that restricts nothing is absent ----
+  { sql: 'DELETE FROM agw_corpus.items WHERE id = id', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: 'DELETE FROM agw_corpus.items i WHERE i.id = id', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: "UPDATE agw_corpus.items SET name = 'x' WHERE ctid IS NOT NULL", expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: 'DELETE FROM agw_corpus.items WHERE id = 1 OR true', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: 'DELETE FROM agw_corpus.items WHERE NOT (id <> id)', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: 'DELETE FROM agw_corpus.items WHERE name IS NULL OR name IS NOT NULL', expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: "UPDATE agw_corpus.items SET name = 'x' WHERE EXISTS (SELECT 1)", expect: 'deny', rule: 'no-unbounded-writes' },
+  { sql: "UPDATE agw_corpus.items SET name = 'x' WHERE (1 = 1)::bool", expect: 'deny', rule: 'no-unbounded-writes' },
 ]
