@@ -179,6 +179,15 @@ describe('2: a statement name agw never saw prepared', () => {
     expect(visible(got)).not.toContain(SECRET)
   })
 
+  it('a DO block that prepares a DELETE and executes it by name deletes nothing', async () => {
+    const c = await open()
+    c.send({ type: 'Query', sql: "DO $$ BEGIN EXECUTE 'PREPARE h AS DELETE FROM agw_byp.t'; EXECUTE 'EXECUTE h'; END $$" })
+    const got = await c.until(1)
+    c.close()
+    expect(errorsOf(got).map((e) => e.C)).toEqual(['42501'])
+    expect(tRows()).toBe('1,2,3')
+  })
+
   it('an Execute of a portal agw never saw bound is refused', async () => {
     const c = await open()
     c.send({ type: 'Query', sql: 'BEGIN' })
