@@ -19,6 +19,9 @@ import { SessionHandle } from './session.js'
 import { startTerminalRecording, type TerminalRecorder, type TextMasker } from './terminal.js'
 import { terminalMaskerFor } from './terminal-masker.js'
 
+/** Credentials agw uses to reach the gateway; never passed on to the wrapped command. */
+export const WITHHELD_FROM_AGENT = ['AGW_TOKEN', 'AGW_CLIENT_ID', 'AGW_CLIENT_SECRET'] as const
+
 export interface ExecOptions {
   client: GatewayClient
   /** Connection names; empty means every connection this identity may use. */
@@ -153,7 +156,8 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     })
     const env: NodeJS.ProcessEnv = { ...process.env, ...environmentFor(endpoints, session.id) }
     for (const k of ['PGHOSTADDR', 'PGSERVICE', 'PGSERVICEFILE', 'PGREQUIRESSL', 'PGSSLCERT', 'PGSSLKEY']) delete env[k]
-    delete env.AGW_TOKEN
+    // The agent gets what SPEC section 2 lists; agw's own credentials stay in agw.
+    for (const k of WITHHELD_FROM_AGENT) delete env[k]
     const recording = usePty
       ? await startTerminalRecording(client, session, {
           say,

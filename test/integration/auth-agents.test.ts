@@ -63,6 +63,12 @@ describe.each([
     expect(r.code).toBe(0)
   })
 
+  it("the wrapped command gets none of agw's credentials", async () => {
+    const r = await runAgw(['exec', '-c', 'pg', '--', 'sh', '-c', 'echo "${AGW_TOKEN:-none} ${AGW_CLIENT_ID:-none} ${AGW_CLIENT_SECRET:-none}"'], await makeEnv())
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('none none none\n')
+  })
+
   it('agw whoami says agent, ci-agent, and where the token came from', async () => {
     const r = await runAgw(['whoami', '--json'], await makeEnv())
     expect(r.stderr).toBe('')
