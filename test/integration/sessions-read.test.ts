@@ -100,6 +100,16 @@ describe('agw sessions list', () => {
   it('shows someone else none of them', async () => {
     expect(await sessionsOf('mallory')).toEqual([])
   })
+
+  it('refuses --user of someone else to a non-auditor (exit 77), rather than answer with their own', async () => {
+    const r = await runAgw(['sessions', 'list', '--user', 'ci-agent'], as('mallory'))
+    expect(r.code).toBe(77)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('only auditors')
+    const own = await runAgw(['sessions', 'list', '--user', 'ci-agent', '--json'], as('agent'))
+    expect(own.code, own.stderr).toBe(0)
+    expect(JSON.parse(own.stdout).sessions.length).toBeGreaterThanOrEqual(2)
+  })
 })
 
 describe('agw sessions show', () => {

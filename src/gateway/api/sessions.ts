@@ -121,6 +121,10 @@ export class SessionsApi {
     if (this.isAuditor(principal)) {
       if (user) filter.subject = user
     } else {
+      // Never answer a question about someone else with the caller's own sessions.
+      if (user && user !== principal.subject && user !== principal.email) {
+        throw new AgwError('forbidden', `only auditors (roles.auditors in the gateway's config) may list another user's sessions; you are ${principal.email ?? principal.subject}`)
+      }
       filter.subject = principal.subject
       filter.issuer = principal.issuer
     }
