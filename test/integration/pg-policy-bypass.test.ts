@@ -291,3 +291,17 @@ describe('client encodings in which a backslash can be the second byte of a char
     expect(tExists()).toBe('1')
   })
 })
+
+describe('COPY text with a delimiter that occurs in a masked value', () => {
+  it('a masked value holding the delimiter is masked whole, not cut at its escaped delimiter', async () => {
+    const c = await open()
+    c.send({ type: 'Query', sql: "COPY agw_byp.users TO STDOUT (DELIMITER '-')" })
+    const got = await c.until(1)
+    c.close()
+    const text = visible(got)
+    expect(text).toContain('ann')
+    // The secret is 'hunter2-Zq8': neither half may reach the client.
+    expect(text).not.toContain('hunter2')
+    expect(text).not.toContain('Zq8')
+  })
+})

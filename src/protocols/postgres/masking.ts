@@ -191,8 +191,24 @@ export interface CopyPlan {
   started: boolean
 }
 
+/**
+ * A COPY text line into its fields, escapes kept: the server writes a delimiter inside a value as
+ * backslash + delimiter (copyto.c, CopyAttributeOutText), so a field ends only at an unescaped one.
+ */
 function splitCopyText(line: string, delim: string): string[] {
-  return line.split(delim)
+  if (!line.includes('\\')) return line.split(delim)
+  const out: string[] = []
+  let start = 0
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]
+    if (c === '\\') i++
+    else if (c === delim) {
+      out.push(line.slice(start, i))
+      start = i + 1
+    }
+  }
+  out.push(line.slice(start))
+  return out
 }
 
 function splitCsv(line: string, delim: string): { fields: string[]; quoted: boolean[] } | undefined {
@@ -286,7 +302,10 @@ export function maskCopyData(data: Buffer, plan: CopyPlan, masker: Masker, count
       })
       .join(plan.delimiter)
   } else {
-    out = splitCopyText(line, plan.delimiter)
+    const fields = splitCopyText(line, plan.delimiter)
+    // A row that does not split into the columns agw expects is not understood: masked whole.
+    if (plan.names.length > 0 && fields.length !== plan.names.length) return Buffer.from(masker.column(line, 'row', counts) + eol, 'utf8')
+    out = fields
       .map((f, i) => {
         if (f === '\\N') return f
         const plain = unescapeCopyText(f)
