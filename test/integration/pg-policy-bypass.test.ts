@@ -11,7 +11,7 @@ import { GatewayClient } from '../../src/client/gateway-client.js'
 import { StaticTokenProvider } from '../../src/client/tokens.js'
 import type { BackendMessage, FrontendMessage } from '../../src/protocols/postgres/codec/index.js'
 import { connectTestIssuer } from '../support/oidc.js'
-import { errorsOf, pbe, RawPg } from '../support/pg-raw.js'
+import { errorsOf, pbe, RawPg, rowsOf } from '../support/pg-raw.js'
 import { ScriptedGate, startPolicyGateway, type PolicyGateway } from '../unit/policy/fixtures.js'
 
 const idp = connectTestIssuer(inject('issuerUrl'))
@@ -186,6 +186,17 @@ describe('2: a statement name agw never saw prepared', () => {
     c.close()
     expect(errorsOf(got).map((e) => e.C)).toEqual(['42501'])
     expect(tRows()).toBe('1,2,3')
+  })
+
+  it('an SQL EXECUTE sent by Parse/Bind/Execute masks what the name stands for (found by the fuzzer)', async () => {
+    const c = await open()
+    c.send({ type: 'Query', sql: 'PREPARE leak AS SELECT password AS s FROM agw_byp.users' })
+    await c.until(1)
+    c.send(...pbe('EXECUTE leak'), { type: 'Sync' })
+    const got = await c.until(1)
+    c.close()
+    expect(rowsOf(got).length).toBe(2)
+    expect(visible(got)).not.toContain(SECRET)
   })
 
   it('an Execute of a portal agw never saw bound is refused', async () => {

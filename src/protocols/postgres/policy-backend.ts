@@ -152,7 +152,7 @@ export abstract class PgPolicyBackend {
     const m = this.masker as Masker
     const p = e.data.portal
     if (!p) return undefined
-    const outputs = p.defs.flatMap((d) => (d.classification.ok ? d.classification.statements.map((s) => s.output).filter((o): o is OutputInfo => !!o) : []))
+    const outputs = p.outputs
     const fields = p.fields ?? (p.defs.length === 1 ? this.statementFields.get(p.statement) : undefined)
     if (fields) return rowPlan(fields, p.formats, outputs, m, this.tainted)
     // Names unknown (agw could not describe the portal): every column is masked whole when column rules exist.

@@ -382,6 +382,7 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
         fields: defs.length === 1 ? fields : undefined,
         described: defs.length === 1 && this.describedStatements.has(statement),
         batch: this.registry.currentBatch,
+        outputs: defs.flatMap((d) => (d.classification.ok ? d.classification.statements.flatMap((x) => this.outputsOf(x, [])) : [])),
       })
       this.tracker.add('bind', {})
       return FORWARD
@@ -430,7 +431,7 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
       const op = first ? opOf(first) : undefined
       if (op) data.ops = [op.def ? this.registry.define(op.name as string, op.def) : this.registry.remove(op.name)]
       for (const d of portal.defs) if (d.classification.ok) for (const s of d.classification.statements) this.namesChanged(s)
-      if (this.masker) this.taint(portal.defs.flatMap((d) => (d.classification.ok ? d.classification.statements.map((s) => s.output).filter((o): o is OutputInfo => !!o) : [])))
+      if (this.masker) this.taint(portal.outputs)
     }
     // Column masking needs the result's column names: when the client did not ask for them, agw does.
     if (portal && this.masker?.columnsOn && !portal.described && !portal.fields) {

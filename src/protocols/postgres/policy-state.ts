@@ -23,6 +23,8 @@ export interface Portal {
   described: boolean
   /** The batch (PreparedRegistry) of its Bind: it ends with the transaction that batch ran in. */
   batch: number
+  /** What its rows may be computed from (an SQL EXECUTE or FETCH: what the name stands for). */
+  outputs: OutputInfo[]
 }
 
 /** A cursor a DECLARE of this connection opened (SQL cursors and portals share one namespace). */
