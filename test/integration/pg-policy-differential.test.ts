@@ -36,7 +36,26 @@ import { CORPUS as SHARED_CORPUS, CORPUS_RULES, CORPUS_SETUP, CORPUS_TEARDOWN, t
  * time: the harness runs the corpus in its own schema, role and file names.
  */
 const own = (s: string): string => s.replaceAll('agw_corpus', 'agw_dcorp').replaceAll('/tmp/agw_', '/tmp/agw_dcorp_')
-const CORPUS: CorpusEntry[] = SHARED_CORPUS.map((e) => ({ ...e, sql: own(e.sql) }))
+
+/** A corpus case, and what the policy says of it once standard_conforming_strings is off (the scs-off modes). */
+type DiffCase = CorpusEntry & { scsOff?: Expect }
+
+/**
+ * The harness's own cases (issue 10 item 1): text whose meaning depends on standard_conforming_strings.
+ * With it on, 'a\' is a whole literal and the rest is a second one; with it off, the literal runs on
+ * and what follows is SQL. In the scs-off modes the new value is not confirmed yet (no ReadyForQuery
+ * since the SET), and agw refuses text whose two readings differ (fail closed), even when both would be allowed.
+ */
+const SCS_CASES: DiffCase[] = [
+  { sql: "SELECT 'a\\', ' ; DROP TABLE agw_dcorp.items; --'", expect: 'allow', scsOff: 'deny' },
+  { sql: "SELECT 'a\\', ' ; WITH d AS (DELETE FROM agw_dcorp.items RETURNING 1) SELECT count(*) FROM d; --'", expect: 'allow', scsOff: 'deny' },
+  { sql: "SELECT 'a\\', ' , (SELECT v FROM agw_dcorp.secrets LIMIT 1) --'", expect: 'allow', scsOff: 'deny' },
+  { sql: "SELECT 'a\\', ' , (SELECT note FROM agw_dcorp.drop_log LIMIT 1) AS note --'", expect: 'allow', scsOff: 'deny' },
+  { sql: "SELECT E'a\\', ' ; DROP TABLE agw_dcorp.items; --'", expect: 'deny', scsOff: 'deny' },
+  { sql: "SELECT 'a\\'' ; DELETE FROM agw_dcorp.items; --'", expect: 'allow', scsOff: 'deny' },
+]
+
+const CORPUS: DiffCase[] = [...SHARED_CORPUS.map((e) => ({ ...e, sql: own(e.sql) })), ...SCS_CASES]
 
 const idp = connectTestIssuer(inject('issuerUrl'))
 const gate = new DenyAllGate()
@@ -122,7 +141,8 @@ const scsOff: FrontendMessage[] = [
 ]
 
 /** Whether MODE can send ENTRY, and what the policy says it gets there. */
-function expectation(e: CorpusEntry, mode: Mode): Expect | undefined {
+function expectation(e: DiffCase, mode: Mode): Expect | undefined {
+  if (mode.startsWith('scs-off') && e.scsOff) return e.scsOff
   if (e.psqlOnly && mode !== 'simple' && mode !== 'scs-off-query') return undefined
   const simple = mode === 'simple' || mode === 'scs-off-query' || (mode === 'pipelined' && !e.params)
   if (simple) return e.params ? undefined : e.expect
