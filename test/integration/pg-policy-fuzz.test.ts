@@ -26,6 +26,9 @@ const SECONDS = Number(process.env.AGW_FUZZ_SECONDS ?? 0)
 const KNOWN = process.env.AGW_FUZZ_KNOWN === '1'
 const SEED = process.env.AGW_FUZZ_SEED ? Number(process.env.AGW_FUZZ_SEED) : Date.now() ^ (Math.random() * 0x7fffffff)
 const PATH = process.env.AGW_FUZZ_PATH
+/** The scratch schema (the SQL below says agw_fz; another name lets several fuzzers share a server). */
+const SCHEMA = process.env.AGW_FUZZ_SCHEMA ?? 'agw_fz'
+const own = (sql: string): string => sql.replaceAll('agw_fz', SCHEMA)
 
 const HIDDEN = 'fz-hidden-Mk3q'
 const SECRET = 'fz-secret-Wp9t'
@@ -69,6 +72,10 @@ const ATTACKS = [
   'SELECT secret FROM agw_fz.users',
   'SELECT secret AS s, name FROM agw_fz.users',
   'SELECT * FROM agw_fz.users',
+  'COPY agw_fz.users TO STDOUT',
+  'COPY (SELECT secret FROM agw_fz.users) TO STDOUT',
+  'COPY agw_fz.hidden TO STDOUT',
+  'SELECT upper(secret) FROM agw_fz.users',
   "SELECT 'a\\', ' ; DROP TABLE agw_fz.canary; --'",
   "SELECT 'a\\', ' ; WITH d AS (DELETE FROM agw_fz.canary RETURNING 1) SELECT count(*) FROM d; --'",
   "SELECT 'a\\', ' , (SELECT x FROM agw_fz.hidden) --'",
@@ -123,23 +130,35 @@ const sqlArb: fc.Arbitrary<string> = fc.oneof(
   },
 )
 
+/** Result formats of a Bind: text, or binary (masking must not depend on the format). */
+const formats = fc.constantFrom<number[]>([], [1], [0, 1])
+const text = (...a: string[]): Buffer[] => a.map((x) => Buffer.from(x))
+/** The function-call message (by OID): set_config (a lexing setting changed with no SQL), query_to_xml, pg_read_file. */
+const FUNCTION_CALLS: FrontendMessage[] = [
+  { type: 'FunctionCall', oid: 2078, argFormats: [], args: text('standard_conforming_strings', 'off', 'false'), resultFormat: 0 },
+  { type: 'FunctionCall', oid: 2924, argFormats: [], args: text(own('select x from agw_fz.hidden'), 'true', 'true', ''), resultFormat: 0 },
+  { type: 'FunctionCall', oid: 2924, argFormats: [], args: text(own('select secret from agw_fz.users'), 'true', 'true', ''), resultFormat: 0 },
+  { type: 'FunctionCall', oid: 3826, argFormats: [], args: text('/etc/passwd'), resultFormat: 0 },
+]
+
 const msgArb: fc.Arbitrary<FrontendMessage> = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(name, sqlArb).map(([n, sql]): FrontendMessage => ({ type: 'Parse', name: n, sql, paramTypes: [] })) },
-  { weight: 4, arbitrary: fc.tuple(name, name).map(([p, s]): FrontendMessage => ({ type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: [] })) },
+  { weight: 4, arbitrary: fc.tuple(name, name, formats).map(([p, s, f]): FrontendMessage => ({ type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: f })) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('S' as const, 'P' as const), name).map(([t, n]): FrontendMessage => ({ type: 'Describe', target: t, name: n })) },
   { weight: 4, arbitrary: fc.tuple(name, fc.constantFrom(0, 1)).map(([p, r]): FrontendMessage => ({ type: 'Execute', portal: p, maxRows: r })) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('S' as const, 'P' as const), name).map(([t, n]): FrontendMessage => ({ type: 'Close', target: t, name: n })) },
   { weight: 2, arbitrary: fc.constant<FrontendMessage>({ type: 'Flush' }) },
   { weight: 2, arbitrary: fc.constant<FrontendMessage>({ type: 'Sync' }) },
   { weight: 3, arbitrary: sqlArb.map((sql): FrontendMessage => ({ type: 'Query', sql })) },
+  { weight: 1, arbitrary: fc.constantFrom(...FUNCTION_CALLS) },
 )
 
 /** Parse + Bind + Execute (+ Flush) as a unit, so that sequences often get as far as running something. */
 const pbeArb: fc.Arbitrary<FrontendMessage[]> = fc
-  .record({ s: name, p: name, sql: sqlArb, flush: fc.boolean() })
-  .map(({ s, p, sql, flush }) => [
+  .record({ s: name, p: name, sql: sqlArb, f: formats, flush: fc.boolean() })
+  .map(({ s, p, sql, f, flush }) => [
     { type: 'Parse', name: s, sql, paramTypes: [] },
-    { type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: [] },
+    { type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: f },
     { type: 'Execute', portal: p, maxRows: 0 },
     ...(flush ? [{ type: 'Flush' } as const] : []),
   ])
@@ -156,7 +175,7 @@ const describeMsg = (m: FrontendMessage): string => {
     case 'Parse':
       return `Parse(${short(m.name)}, ${m.sql})`
     case 'Bind':
-      return `Bind(${short(m.portal)} <- ${short(m.statement)})`
+      return `Bind(${short(m.portal)} <- ${short(m.statement)}${m.resultFormats.length ? `, formats ${m.resultFormats.join('')}` : ''})`
     case 'Execute':
       return `Execute(${short(m.portal)}, ${m.maxRows})`
     case 'Describe':
@@ -164,13 +183,15 @@ const describeMsg = (m: FrontendMessage): string => {
       return `${m.type}(${m.target} ${short(m.name)})`
     case 'Query':
       return `Query(${m.sql})`
+    case 'FunctionCall':
+      return `FunctionCall(${m.oid}, ${m.args.map((a) => a?.toString()).join(', ')})`
     default:
       return m.type
   }
 }
 
 async function serverState(): Promise<string> {
-  const { got } = await exchange(checker, [{ type: 'Query', sql: 'SELECT agw_fz.state()' }], 1)
+  const { got } = await exchange(checker, [{ type: 'Query', sql: own('SELECT agw_fz.state()') }], 1)
   const row = got.find((m) => m.type === 'DataRow')
   return row?.type === 'DataRow' ? (row.values[0]?.toString() ?? '') : `state() failed: ${JSON.stringify(got)}`
 }
@@ -185,6 +206,7 @@ let withRows = 0
 async function runSequence(msgs: FrontendMessage[], chunked: boolean): Promise<string | undefined> {
   sequences++
   const c = await agw.open()
+  msgs = msgs.map((m) => (m.type === 'Parse' || m.type === 'Query' ? { ...m, sql: own(m.sql) } : m))
   const end: FrontendMessage[] = [{ type: 'Sync' }, { type: 'Query', sql: '' }]
   if (chunked) {
     for (const m of msgs) {
@@ -210,6 +232,7 @@ async function runSequence(msgs: FrontendMessage[], chunked: boolean): Promise<s
   const problems: string[] = []
   if (seen.includes(HIDDEN)) problems.push('the denied table agw_fz.hidden reached the client')
   if (seen.includes(SECRET)) problems.push('the masked column secret reached the client raw')
+  if (seen.includes('root:x:0')) problems.push('pg_read_file reached the client')
   const state = await serverState()
   if (state !== GOOD_STATE) {
     problems.push(`the server state is "${state}", not "${GOOD_STATE}"`)
@@ -223,22 +246,22 @@ async function resetCanary(): Promise<void> {
   resets++
   // A session agw still holds (an unfinished transaction) may lock the canary: wait for them to end.
   await sleep(50)
-  direct(RESET)
+  direct(own(RESET))
 }
 
 beforeAll(async () => {
-  direct(SETUP)
+  direct(own(SETUP))
   checker = await openDirect()
   agw = await startConnected(
     idp,
-    `    rules:
+    own(`    rules:
       - { name: no-ddl, match: { statement: [DROP, TRUNCATE, ALTER] }, action: deny }
       - { name: no-mass-writes, match: { statement: [DELETE, UPDATE], where: absent }, action: deny }
       - { name: no-hidden, match: { tables: [agw_fz.hidden] }, action: deny }
       - { name: writes, match: { statement: [INSERT, UPDATE, DELETE, MERGE] }, action: review, reviewers: [sre] }
     masking:
       columns: [secret]
-`,
+`),
     gate,
   )
 })
@@ -246,7 +269,7 @@ beforeAll(async () => {
 afterAll(async () => {
   checker?.close()
   await agw?.stop()
-  direct('DROP SCHEMA IF EXISTS agw_fz CASCADE')
+  direct(own('DROP SCHEMA IF EXISTS agw_fz CASCADE'))
 })
 
 const timeout = Math.max(60_000, SECONDS ? SECONDS * 1000 + 120_000 : RUNS * 500)

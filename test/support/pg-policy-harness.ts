@@ -117,6 +117,7 @@ export function visible(ms: BackendMessage[]): string {
       if (m.type === 'RowDescription') return m.fields.map((f) => f.name).join('|')
       if (m.type === 'CommandComplete') return m.tag
       if (m.type === 'ParameterStatus') return `${m.name}=${m.value}`
+      if (m.type === 'FunctionCallResponse') return m.value ? m.value.toString('latin1') : ''
       return ''
     })
     .join('\n')
