@@ -35,7 +35,8 @@ const SECRET = 'fz-secret-Wp9t'
 const CANARY = '1,2,3,4,5'
 
 const idp = connectTestIssuer(inject('issuerUrl'))
-const gate = new DenyAllGate()
+/** Reviews are denied after a few milliseconds, so that messages behind a held one queue up. */
+const gate = new DenyAllGate(5)
 let agw: ConnectedGateway
 let checker: RawPg
 
@@ -84,7 +85,22 @@ const ATTACKS = [
   "SELECT 'a\\'' ; DELETE FROM agw_fz.canary; --'",
 ]
 const SELECTS = ['SELECT * FROM agw_fz.hidden', 'SELECT secret FROM agw_fz.users', 'SELECT secret AS name FROM agw_fz.users', 'SELECT id FROM agw_fz.canary']
-const BENIGN = ['SELECT 1', 'SELECT id FROM agw_fz.canary', 'SELECT name FROM agw_fz.users', 'BEGIN', 'COMMIT', 'ROLLBACK', "SELECT 'x\\'", 'SELECT pg_sleep(0)']
+const BENIGN = [
+  'SELECT 1',
+  'SELECT id FROM agw_fz.canary',
+  'SELECT name FROM agw_fz.users',
+  'BEGIN',
+  'COMMIT',
+  'ROLLBACK',
+  'SAVEPOINT sp',
+  'ROLLBACK TO SAVEPOINT sp',
+  'RELEASE SAVEPOINT sp',
+  'DISCARD ALL',
+  'DEALLOCATE ALL',
+  'CLOSE ALL',
+  "SELECT 'x\\'",
+  'SELECT pg_sleep(0)',
+]
 const SETTINGS = [
   'SET standard_conforming_strings = off',
   'SET standard_conforming_strings = on',
@@ -105,8 +121,14 @@ const KNOWN_CLASSES = [
 ]
 
 const LONG = 'n'.repeat(63)
-const NAMES = ['', '', 'a', 'b', 'A', 'foo', LONG, `${LONG}a`, `${LONG}b`, `${'n'.repeat(62)}é`, `${'n'.repeat(62)}è`]
+/**
+ * Protocol names are compared by the server on their first 63 bytes; SQL identifiers are cut to 63
+ * bytes on a character boundary (so `nnn…é` of 64 bytes is `nnn…` of 62 in SQL).
+ */
+const NAMES = ['', '', 'a', 'b', 'A', 'foo', 'n'.repeat(62), LONG, `${LONG}a`, `${LONG}b`, `${'n'.repeat(62)}é`, `${'n'.repeat(62)}è`]
 const name = fc.constantFrom(...NAMES)
+/** A name in SQL: double-quoted, or bare (then the server folds it to lower case) when it can be. */
+const identArb = fc.tuple(name, fc.boolean()).map(([n, bare]) => (bare && /^[a-zA-Z]+$/.test(n) ? n : `"${n || 'unnamed'}"`))
 const ident = (n: string): string => `"${n || 'unnamed'}"`
 
 const sqlArb: fc.Arbitrary<string> = fc.oneof(
@@ -120,12 +142,14 @@ const sqlArb: fc.Arbitrary<string> = fc.oneof(
       fc.tuple(name, fc.constantFrom(...ATTACKS)).map(([n, a]) => `DO $$ BEGIN EXECUTE 'PREPARE ${q(ident(n))} AS ${q(a)}'; END $$`),
       name.map((n) => `DO $$ BEGIN EXECUTE 'DEALLOCATE ${q(ident(n))}'; END $$`),
       fc.tuple(name, fc.constantFrom(...SELECTS)).map(([n, s]) => `DO $$ DECLARE c refcursor := '${q(n)}'; BEGIN OPEN c FOR ${s}; END $$`),
-      fc.tuple(name, fc.constantFrom(...SELECTS)).map(([n, s]) => `DECLARE ${ident(n)} CURSOR WITH HOLD FOR ${s}`),
-      name.map((n) => `FETCH ALL FROM ${ident(n)}`),
-      name.map((n) => `CLOSE ${ident(n)}`),
-      fc.tuple(name, fc.constantFrom(...ATTACKS, ...BENIGN)).map(([n, a]) => `PREPARE ${ident(n)} AS ${a}`),
-      name.map((n) => `EXECUTE ${ident(n)}`),
-      name.map((n) => `DEALLOCATE ${ident(n)}`),
+      fc.tuple(identArb, fc.constantFrom(...SELECTS)).map(([n, s]) => `DECLARE ${n} CURSOR WITH HOLD FOR ${s}`),
+      fc.tuple(identArb, fc.constantFrom(...SELECTS)).map(([n, s]) => `DECLARE ${n} CURSOR FOR ${s}`),
+      identArb.map((n) => `FETCH ALL FROM ${n}`),
+      identArb.map((n) => `MOVE BACKWARD ALL IN ${n}`),
+      identArb.map((n) => `CLOSE ${n}`),
+      fc.tuple(identArb, fc.constantFrom(...ATTACKS, ...BENIGN)).map(([n, a]) => `PREPARE ${n} AS ${a}`),
+      identArb.map((n) => `EXECUTE ${n}`),
+      identArb.map((n) => `DEALLOCATE ${n}`),
     ),
   },
 )

@@ -23,10 +23,13 @@ export function direct(sql: string): string {
 /** Every review is denied at once: a statement held for review must never run. */
 export class DenyAllGate implements ReviewGate {
   requests = 0
-  request(_req: ReviewRequest, _signal: AbortSignal, onPending: (id: string) => void): Promise<ReviewOutcome> {
+  /** DELAYMS: how long a review waits before it is denied (0: at once). */
+  constructor(private readonly delayMs = 0) {}
+  async request(_req: ReviewRequest, _signal: AbortSignal, onPending: (id: string) => void): Promise<ReviewOutcome> {
     const reviewId = `rev-${++this.requests}`
     onPending(reviewId)
-    return Promise.resolve({ outcome: 'denied', reviewId, reason: 'the harness denies every review', decidedBy: 'harness@example.com' })
+    if (this.delayMs) await sleep(this.delayMs)
+    return { outcome: 'denied', reviewId, reason: 'the harness denies every review', decidedBy: 'harness@example.com' }
   }
 }
 
