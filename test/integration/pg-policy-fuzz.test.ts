@@ -79,6 +79,8 @@ const ATTACKS = [
   'COPY (SELECT secret FROM agw_fz.users) TO STDOUT',
   'COPY agw_fz.hidden TO STDOUT',
   'SELECT upper(secret) FROM agw_fz.users',
+  // The class of FOUND[3]: generated only with AGW_FUZZ_FOUND=1.
+  ...(FOUND_CLASSES ? ["COPY agw_fz.users TO STDOUT (DELIMITER '-')"] : []),
   "SELECT 'a\\', ' ; DROP TABLE agw_fz.canary; --'",
   "SELECT 'a\\', ' ; WITH d AS (DELETE FROM agw_fz.canary RETURNING 1) SELECT count(*) FROM d; --'",
   "SELECT 'a\\', ' , (SELECT x FROM agw_fz.hidden) --'",
@@ -270,6 +272,8 @@ async function runSequence(msgs: FrontendMessage[], chunked: boolean, raw: Buffe
   const problems: string[] = []
   if (seen.includes(HIDDEN)) problems.push('the denied table agw_fz.hidden reached the client')
   if (seen.includes(SECRET)) problems.push('the masked column secret reached the client raw')
+  // A part of it (after its first '-'), with COPY's backslash escapes taken out: FOUND[3].
+  else if (seen.replaceAll('\\', '').includes(SECRET.slice(SECRET.indexOf('-') + 1))) problems.push('a part of the masked column secret reached the client raw')
   if (seen.includes('root:x:0')) problems.push('pg_read_file reached the client')
   const state = await serverState()
   if (state !== GOOD_STATE) {
@@ -375,6 +379,11 @@ const FOUND: { name: string; msgs: FrontendMessage[]; raw?: Buffer[] }[] = [
     name: "client_encoding SJIS: E'<0x83>\\' ends the literal for the server, not for agw, and the DROP after it runs (standard_conforming_strings on)",
     msgs: [{ type: 'Query', sql: "SET client_encoding = 'SJIS'" }],
     raw: [SJIS_DROP],
+  },
+  {
+    // found by a probe: COPY text rows are split on the delimiter without its backslash escapes
+    name: "COPY ... TO STDOUT (DELIMITER '-'): the masked value is cut at its first '-' and the rest reaches the client raw",
+    msgs: [{ type: 'Query', sql: "COPY agw_fz.users TO STDOUT (DELIMITER '-')" }],
   },
 ]
 
