@@ -174,8 +174,11 @@ const FUNCTION_CALLS: FrontendMessage[] = [
   { type: 'FunctionCall', oid: 3826, argFormats: [], args: text('/etc/passwd'), resultFormat: 0 },
 ]
 
+/** SQL for a Parse: an SQL EXECUTE run by the extended protocol is the class of FOUND[4], left out unless AGW_FUZZ_FOUND=1. */
+const parseSqlArb = sqlArb.filter((sql) => FOUND_CLASSES || !sql.startsWith('EXECUTE '))
+
 const msgArb: fc.Arbitrary<FrontendMessage> = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(name, sqlArb).map(([n, sql]): FrontendMessage => ({ type: 'Parse', name: n, sql, paramTypes: [] })) },
+  { weight: 4, arbitrary: fc.tuple(name, parseSqlArb).map(([n, sql]): FrontendMessage => ({ type: 'Parse', name: n, sql, paramTypes: [] })) },
   { weight: 4, arbitrary: fc.tuple(name, name, formats).map(([p, s, f]): FrontendMessage => ({ type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: f })) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('S' as const, 'P' as const), name).map(([t, n]): FrontendMessage => ({ type: 'Describe', target: t, name: n })) },
   { weight: 4, arbitrary: fc.tuple(name, fc.constantFrom(0, 1)).map(([p, r]): FrontendMessage => ({ type: 'Execute', portal: p, maxRows: r })) },
@@ -188,7 +191,7 @@ const msgArb: fc.Arbitrary<FrontendMessage> = fc.oneof(
 
 /** Parse + Bind + Execute (+ Flush) as a unit, so that sequences often get as far as running something. */
 const pbeArb: fc.Arbitrary<FrontendMessage[]> = fc
-  .record({ s: name, p: name, sql: sqlArb, f: formats, flush: fc.boolean() })
+  .record({ s: name, p: name, sql: parseSqlArb, f: formats, flush: fc.boolean() })
   .map(({ s, p, sql, f, flush }) => [
     { type: 'Parse', name: s, sql, paramTypes: [] },
     { type: 'Bind', portal: p, statement: s, paramFormats: [], params: [], resultFormats: f },
@@ -379,6 +382,12 @@ const FOUND: { name: string; msgs: FrontendMessage[]; raw?: Buffer[] }[] = [
     name: "client_encoding SJIS: E'<0x83>\\' ends the literal for the server, not for agw, and the DROP after it runs (standard_conforming_strings on)",
     msgs: [{ type: 'Query', sql: "SET client_encoding = 'SJIS'" }],
     raw: [SJIS_DROP],
+  },
+  {
+    // seed 20261204, path "3454:8:6:7:7:8:8" (a 64-byte protocol name, EXECUTE of its first 63 bytes); a probe showed
+    // that the name does not matter: any prepared statement run by an SQL EXECUTE sent as Parse/Bind/Execute
+    name: 'an SQL EXECUTE sent by Parse/Bind/Execute returns a masked column under an alias raw',
+    msgs: [{ type: 'Query', sql: 'PREPARE fz_leak AS SELECT secret AS s FROM agw_fz.users' }, ...pbeOf('EXECUTE fz_leak'), { type: 'Sync' }],
   },
   {
     // found by a probe: COPY text rows are split on the delimiter without its backslash escapes
