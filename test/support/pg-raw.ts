@@ -82,6 +82,11 @@ export class RawPg {
     return this.got.splice(0)
   }
 
+  /** Writes bytes as they are (a message agw's encoder cannot make, e.g. SQL in a client encoding that is not UTF-8). */
+  sendRaw(bytes: Buffer): void {
+    this.socket.write(bytes)
+  }
+
   close(): void {
     this.socket.end(Buffer.from([0x58, 0, 0, 0, 4]))
   }
@@ -111,6 +116,14 @@ export function pbe(sql: string, name = '', portal = ''): FrontendMessage[] {
     { type: 'Bind', portal, statement: name, paramFormats: [], params: [], resultFormats: [] },
     { type: 'Execute', portal, maxRows: 0 },
   ]
+}
+
+/** A Query message whose SQL is BYTES exactly (no UTF-8 encoding). */
+export function rawQuery(bytes: Buffer): Buffer {
+  const head = Buffer.alloc(5)
+  head.write('Q', 0)
+  head.writeInt32BE(bytes.length + 5, 1)
+  return Buffer.concat([head, bytes, Buffer.from([0])])
 }
 
 export const errorsOf = (ms: BackendMessage[]): Record<string, string>[] => ms.filter((m) => m.type === 'ErrorResponse').map((m) => (m as { fields: Record<string, string> }).fields)
