@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import { runConnect, type ConnectInfo } from '../../src/client/connect.js'
 import { GatewayClient } from '../../src/client/gateway-client.js'
-import { StaticTokenProvider } from '../../src/client/tokens.js'
+import type { TokenProvider } from '../../src/client/tokens.js'
 import type { ReviewGate, ReviewOutcome, ReviewRequest } from '../../src/policy/index.js'
 import type { BackendMessage, FrontendMessage } from '../../src/protocols/postgres/codec/index.js'
 import { startPolicyGateway, type PolicyGateway } from '../unit/policy/fixtures.js'
@@ -55,7 +55,7 @@ connections:
 ${rules}`,
     gate,
   )
-  const client = new GatewayClient(gw.url, new StaticTokenProvider(await idp.agentToken(), 'test'))
+  const client = new GatewayClient(gw.url, new FreshTokenProvider(idp))
   let ready!: (i: ConnectInfo) => void
   const readyP = new Promise<ConnectInfo>((r) => (ready = r))
   let stop!: () => void
@@ -70,6 +70,21 @@ ${rules}`,
       await done
       await gw.stop()
     },
+  }
+}
+
+/** The test issuer's agent token, fetched again every five minutes: a long fuzz run outlives one token. */
+class FreshTokenProvider implements TokenProvider {
+  readonly source = 'test'
+  private token?: Promise<string>
+  private at = 0
+  constructor(private readonly idp: TestIssuerTokens) {}
+  getToken(): Promise<string> {
+    if (!this.token || Date.now() - this.at > 300_000) {
+      this.at = Date.now()
+      this.token = this.idp.agentToken()
+    }
+    return this.token
   }
 }
 
