@@ -211,16 +211,33 @@ function doBlock(n: J, w: Walk): void {
     w.opaque = `a DO block in language ${language} cannot be read`
     return
   }
+  plpgsqlBody(body, w, DO_BLOCK)
+}
+
+/**
+ * A PL/pgSQL body (a DO block's, or a routine's as its off-setting reading), wrapped as a function
+ * for the parser. PL/pgSQL lexes its body when it runs, under the standard_conforming_strings of
+ * that moment: a body whose reading depends on it is read both ways.
+ */
+function plpgsqlBody(body: string, w: Walk, where: Body): void {
   let tag = '$agw$'
   for (let i = 0; body.includes(tag); i++) tag = `$agw${i}$`
   let tree: unknown
   try {
     tree = parsePlpgsql(`CREATE FUNCTION agw_do() RETURNS void LANGUAGE plpgsql AS ${tag}${body}${tag}`)
   } catch (err) {
-    w.opaque = `the DO block does not parse: ${(err as Error).message}`
+    w.opaque = `${where.what} does not parse: ${(err as Error).message}`
     return
   }
-  for (const sql of plpgsqlQueries(tree, w, DO_BLOCK)) mergeNested(sql, w, DO_BLOCK)
+  for (const sql of plpgsqlQueries(tree, w, where)) mergeNested(sql, w, where)
+  if (scsDependent(body)) plpgsqlOff(body, w, where)
+}
+
+/** The reading of a PL/pgSQL body with standard_conforming_strings off, merged too. */
+function plpgsqlOff(body: string, w: Walk, where: Body): void {
+  const off = escapeStringForm(body)
+  if (off === undefined) w.opaque = `${where.what} holds a national literal with a backslash, which reads differently with standard_conforming_strings off`
+  else plpgsqlBody(off, w, where)
 }
 
 /** Where SQL found inside another statement comes from, for the reasons it is opaque. */
@@ -396,6 +413,7 @@ function routine(n: J, text: string | undefined, w: Walk): void {
       return
     }
     for (const sql of plpgsqlQueries(funcs, w, body)) mergeNested(sql, w, body)
+    if (scsDependent(source[0] as string)) plpgsqlOff(source[0] as string, w, body)
     return
   }
   w.opaque = `${body.what} is in language ${language ?? '(none)'}, which agw cannot read`
