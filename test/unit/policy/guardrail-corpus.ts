@@ -195,10 +195,9 @@ export const CORPUS: CorpusEntry[] = [
   { sql: 'INSERT INTO agw_corpus.items VALUES ($1, $2) ON CONFLICT DO NOTHING', expect: 'review', rule: 'writes-need-review', params: [106, 'g'] },
   { sql: "SELECT 1; UPDATE agw_corpus.items SET name = 'r' WHERE id = 101", expect: 'review', rule: 'writes-need-review', ...multi },
 
-  // ---- issue 10: literals that look like they hide statements, and do not (standard_conforming_strings on) ----
+  // ---- issue 10: literals that look like they hide statements (read the same whatever standard_conforming_strings is) ----
   // An escape string ends at the quote after the escaped one: here the DROP is real.
   { sql: "SELECT E'a\\', ' ; DROP TABLE agw_corpus.items; --'", expect: 'deny', rule: 'no-ddl' },
-  { sql: "SELECT 'a\\', 'b'", expect: 'allow' },
   { sql: "SELECT U&'\\0041', X'1F'::int, B'101'", expect: 'allow' },
 
   // ---- issue 10: routine bodies are what they run ----
