@@ -75,3 +75,12 @@ it('start serves /healthz and /v1/info, and stops cleanly on SIGTERM', async () 
   expect(await exited).toBe(0)
   expect(statSync(join(dir, 'agw.key')).mode & 0o777).toBe(0o600)
 })
+
+it('a usage error (unknown flag, a flag without its value) exits 65 with an agw: line, not oclif\'s 2', async () => {
+  const unknown = await runAgw(['sessions', 'list', '--bogus'], {})
+  expect(unknown.code).toBe(65)
+  expect(unknown.stderr).toContain('agw: Nonexistent flag: --bogus')
+  const noValue = await runAgw(['sessions', 'list', '--limit'], {})
+  expect(noValue.code).toBe(65)
+  expect(noValue.stderr).toContain('agw: Flag --limit expects a value')
+})
