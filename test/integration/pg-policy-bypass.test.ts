@@ -4,28 +4,18 @@
  * Every test checks what the server did (the table is still there, its rows are unchanged, no raw
  * value of a masked column reached the client), not only what agw said.
  */
-import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
-import { runConnect, type ConnectInfo } from '../../src/client/connect.js'
-import { GatewayClient } from '../../src/client/gateway-client.js'
-import { StaticTokenProvider } from '../../src/client/tokens.js'
-import type { BackendMessage, FrontendMessage } from '../../src/protocols/postgres/codec/index.js'
+import type { FrontendMessage } from '../../src/protocols/postgres/codec/index.js'
 import { connectTestIssuer } from '../support/oidc.js'
-import { errorsOf, pbe, RawPg, rowsOf } from '../support/pg-raw.js'
-import { ScriptedGate, startPolicyGateway, type PolicyGateway } from '../unit/policy/fixtures.js'
+import { direct, startConnected, visible, type ConnectedGateway } from '../support/pg-policy-harness.js'
+import { errorsOf, pbe, rowsOf, type RawPg } from '../support/pg-raw.js'
+import { ScriptedGate } from '../unit/policy/fixtures.js'
 
 const idp = connectTestIssuer(inject('issuerUrl'))
 const gate = new ScriptedGate()
-let gw: PolicyGateway
-let info: ConnectInfo
-let stop: () => void
-let done: Promise<number>
+let h: ConnectedGateway
 const SECRET = 'hunter2-Zq8'
 const HIDDEN = 'classified-Xy7'
-
-function direct(sql: string): string {
-  return execFileSync('psql', ['-X', '-At', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'test', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim()
-}
 
 const SETUP = `DROP SCHEMA IF EXISTS agw_byp CASCADE; CREATE SCHEMA agw_byp;
 CREATE TABLE agw_byp.t (id int); INSERT INTO agw_byp.t VALUES (1), (2), (3);
@@ -34,16 +24,9 @@ CREATE TABLE agw_byp.secret_t (x text); INSERT INTO agw_byp.secret_t VALUES ('${
 
 beforeAll(async () => {
   direct(SETUP)
-  gw = await startPolicyGateway(
-    `
-identity:
-  issuers: [{ issuer: ${idp.issuer}, audience: agw }]
-connections:
-  - name: pg
-    type: postgres
-    target: { host: 127.0.0.1, port: 5432, database: test, user: postgres }
-    allow: [agents]
-    rules:
+  h = await startConnected(
+    idp,
+    `    rules:
       - { name: no-ddl, match: { statement: [DROP, TRUNCATE] }, action: deny, message: schema changes go through migrations }
       - { name: no-mass-writes, match: { statement: [DELETE, UPDATE], where: absent }, action: deny }
       - { name: no-secret-table, match: { tables: [agw_byp.secret_t] }, action: deny }
@@ -53,17 +36,10 @@ connections:
 `,
     gate,
   )
-  const client = new GatewayClient(gw.url, new StaticTokenProvider(await idp.agentToken(), 'test'))
-  let ready!: (i: ConnectInfo) => void
-  const readyP = new Promise<ConnectInfo>((r) => (ready = r))
-  done = runConnect({ client, connection: 'pg', onReady: ready, say: () => {}, until: new Promise<void>((r) => (stop = r)) })
-  info = await readyP
 })
 
 afterAll(async () => {
-  stop?.()
-  await done
-  await gw?.stop()
+  await h?.stop()
   direct('DROP SCHEMA IF EXISTS agw_byp CASCADE')
 })
 
@@ -72,22 +48,9 @@ beforeEach(() => {
     DROP ROUTINE IF EXISTS agw_byp.f, agw_byp.g, agw_byp.h, agw_byp.p, agw_byp.p2`)
 })
 
-const open = () => RawPg.open(info.port, info.user, info.password)
+const open = (): Promise<RawPg> => h.open()
 const tExists = () => direct("SELECT count(*) FROM pg_tables WHERE schemaname = 'agw_byp' AND tablename = 't'")
 const tRows = () => direct('SELECT string_agg(id::text, \',\' ORDER BY id) FROM agw_byp.t')
-
-/** Every text the client could read in these messages (rows, COPY data, notices, errors, notifications). */
-function visible(ms: BackendMessage[]): string {
-  return ms
-    .map((m) => {
-      if (m.type === 'DataRow') return m.values.map((v) => (v ? v.toString() : '')).join('|')
-      if (m.type === 'CopyData') return m.data.toString()
-      if (m.type === 'ErrorResponse' || m.type === 'NoticeResponse') return Object.values(m.fields).join('|')
-      if (m.type === 'NotificationResponse') return m.payload
-      return ''
-    })
-    .join('\n')
-}
 
 describe('1: standard_conforming_strings changed without a Sync', () => {
   // Parse/Bind/Execute + Flush: the SET has run, but the server reports the new value only before

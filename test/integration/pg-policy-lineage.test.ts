@@ -5,28 +5,18 @@
  * current_setting) or statistics (pg_stats), through the gateway against the real PostgreSQL.
  * Every test checks what the client could read, not only what agw said.
  */
-import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
-import { runConnect, type ConnectInfo } from '../../src/client/connect.js'
-import { GatewayClient } from '../../src/client/gateway-client.js'
-import { StaticTokenProvider } from '../../src/client/tokens.js'
 import type { BackendMessage } from '../../src/protocols/postgres/codec/index.js'
 import { connectTestIssuer } from '../support/oidc.js'
-import { errorsOf, RawPg, rowsOf } from '../support/pg-raw.js'
-import { ScriptedGate, startPolicyGateway, type PolicyGateway } from '../unit/policy/fixtures.js'
+import { direct, startConnected, visible, type ConnectedGateway } from '../support/pg-policy-harness.js'
+import { errorsOf, rowsOf, type RawPg } from '../support/pg-raw.js'
+import { ScriptedGate } from '../unit/policy/fixtures.js'
 
 const idp = connectTestIssuer(inject('issuerUrl'))
 const gate = new ScriptedGate()
-let gw: PolicyGateway
-let info: ConnectInfo
-let stop: () => void
-let done: Promise<number>
+let h: ConnectedGateway
 const SECRET = 'hunter2-Zq8'
 const HIDDEN = 'classified-Xy7'
-
-function direct(sql: string): string {
-  return execFileSync('psql', ['-X', '-At', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'test', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim()
-}
 
 const SETUP = `DROP SCHEMA IF EXISTS agw_lin CASCADE; CREATE SCHEMA agw_lin;
 CREATE TABLE agw_lin.t (id int); INSERT INTO agw_lin.t VALUES (1), (2), (3);
@@ -36,16 +26,9 @@ CREATE TABLE agw_lin.notes (id int, body text);`
 
 beforeAll(async () => {
   direct(SETUP)
-  gw = await startPolicyGateway(
-    `
-identity:
-  issuers: [{ issuer: ${idp.issuer}, audience: agw }]
-connections:
-  - name: pg
-    type: postgres
-    target: { host: 127.0.0.1, port: 5432, database: test, user: postgres }
-    allow: [agents]
-    rules:
+  h = await startConnected(
+    idp,
+    `    rules:
       - { name: no-ddl, match: { statement: [DROP, TRUNCATE] }, action: deny, message: schema changes go through migrations }
       - { name: no-mass-writes, match: { statement: [DELETE, UPDATE], where: absent }, action: deny }
       - { name: no-secret-table, match: { tables: [agw_lin.secret_t] }, action: deny }
@@ -54,17 +37,10 @@ connections:
 `,
     gate,
   )
-  const client = new GatewayClient(gw.url, new StaticTokenProvider(await idp.agentToken(), 'test'))
-  let ready!: (i: ConnectInfo) => void
-  const readyP = new Promise<ConnectInfo>((r) => (ready = r))
-  done = runConnect({ client, connection: 'pg', onReady: ready, say: () => {}, until: new Promise<void>((r) => (stop = r)) })
-  info = await readyP
 })
 
 afterAll(async () => {
-  stop?.()
-  await done
-  await gw?.stop()
+  await h?.stop()
   direct('DROP SCHEMA IF EXISTS agw_lin CASCADE')
 })
 
@@ -73,20 +49,7 @@ beforeEach(() => {
     TRUNCATE agw_lin.notes; DROP TABLE IF EXISTS agw_lin.copied; DROP VIEW IF EXISTS agw_lin.v`)
 })
 
-const open = () => RawPg.open(info.port, info.user, info.password)
-
-/** Every text the client could read in these messages (rows, COPY data, notices, errors, notifications). */
-function visible(ms: BackendMessage[]): string {
-  return ms
-    .map((m) => {
-      if (m.type === 'DataRow') return m.values.map((v) => (v ? v.toString() : '')).join('|')
-      if (m.type === 'CopyData') return m.data.toString()
-      if (m.type === 'ErrorResponse' || m.type === 'NoticeResponse') return Object.values(m.fields).join('|')
-      if (m.type === 'NotificationResponse') return m.payload
-      return ''
-    })
-    .join('\n')
-}
+const open = (): Promise<RawPg> => h.open()
 
 describe('5: NOTIFY payloads', () => {
   it('a masked column sent through pg_notify does not reach a listener raw', async () => {
