@@ -382,7 +382,8 @@ export class PgPolicy extends PgPolicyBackend implements PgInterceptor {
         fields: defs.length === 1 ? fields : undefined,
         described: defs.length === 1 && this.describedStatements.has(statement),
         batch: this.registry.currentBatch,
-        outputs: defs.flatMap((d) => (d.classification.ok ? d.classification.statements.flatMap((x) => this.outputsOf(x, [])) : [])),
+        // Only masking reads them: no allocation per Bind on a connection without it.
+        outputs: this.masker ? defs.flatMap((d) => (d.classification.ok ? d.classification.statements.flatMap((x) => this.outputsOf(x, [])) : [])) : [],
       })
       this.tracker.add('bind', {})
       return FORWARD
